@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// Runs the compiled tests with Node's built-in runner. Arguments are path filters, e.g.
+// `node scripts/run-tests.mjs redirector policy` runs dist/test/**/ files whose path contains either.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const testRoot = path.join(root, 'dist', 'test');
+
+function walk(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const p = path.join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...walk(p));
+    else if (name.endsWith('.test.js')) out.push(p);
+  }
+  return out;
+}
+
+const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const files = walk(testRoot)
+  .filter((f) => filters.length === 0 || filters.some((x) => path.relative(testRoot, f).includes(x)))
+  .sort();
+if (files.length === 0) {
+  process.stderr.write(`no test files under ${testRoot} match ${filters.join(', ') || '(all)'}\n`);
+  process.exit(1);
+}
+const r = spawnSync(
+  process.execPath,
+  ['--test', '--test-reporter=spec', '--test-concurrency=1', '--test-timeout=180000', ...files],
+  { stdio: 'inherit', cwd: root },
+);
+process.exit(r.status ?? 1);
