@@ -1,0 +1,90 @@
+import { Buffer } from 'node:buffer';
+
+/** What the signer needs of a request: the raw bytes as they go on the wire. */
+export interface SignableRequest {
+  method: string;
+  body: Buffer;
+  headers: Iterable<[string, string]>;
+  rawPath: string;
+  rawQuery: string;
+}
+
+/** The header the signature travels in; never part of the string to sign. */
+export const AUTHORIZATION_HEADER = 'x-ms-azure-host-authorization';
+
+// Header values arrive as latin1-decoded strings (Node keeps raw bytes that way); encoding them back
+// as latin1 reproduces the exact bytes that were on the wire.
+const WIRE = 'latin1';
+
+function trimOws(value: string): string {
+  const n = value.length;
+  if (n === 0) return value;
+  const first = value.charCodeAt(0);
+  const last = value.charCodeAt(n - 1);
+  // Fast path: almost every value has nothing to trim, so avoid allocating.
+  if (first !== 32 && first !== 9 && last !== 32 && last !== 9) return value;
+  let s = 0;
+  let e = n;
+  while (s < e && (value.charCodeAt(s) === 32 || value.charCodeAt(s) === 9)) s++;
+  while (e > s && (value.charCodeAt(e - 1) === 32 || value.charCodeAt(e - 1) === 9)) e--;
+  return value.slice(s, e);
+}
+
+/** The canonical header block: `<lowercase name>:<trimmed value>\n` per name, sorted, last value wins. */
+export function canonicalHeaders(headers: Iterable<[string, string]>): string {
+  const byName = new Map<string, string>();
+  for (const [name, value] of headers) {
+    const lower = name.toLowerCase();
+    if (lower === AUTHORIZATION_HEADER) continue;
+    byName.set(lower, value);
+  }
+  // Byte order of the lowercase names: header names are ASCII tokens, so UTF-16 order is byte order.
+  const names = [...byName.keys()].sort();
+  let out = '';
+  for (const name of names) out += name + ':' + trimOws(byName.get(name)!) + '\n';
+  return out;
+}
+
+/** The canonical query of spec section 4 (split, lowercase keys, raw values, dedupe, sort by key+value). */
+export function canonicalQuery(rawQuery: string): string {
+  if (rawQuery.length === 0) return '';
+  const seen = new Set<string>();
+  const pairs: { key: string; value: string; sortKey: string }[] = [];
+  for (const piece of rawQuery.split('&')) {
+    const eq = piece.indexOf('=');
+    const key = (eq === -1 ? piece : piece.slice(0, eq)).toLowerCase();
+    if (key.length === 0) continue;
+    const value = eq === -1 ? '' : piece.slice(eq + 1);
+    const sortKey = key + value;
+    // Dedupe identical pairs; `a=` and `a` render the same, so they are the same pair.
+    const id = key + '\0' + value;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    pairs.push({ key, value, sortKey });
+  }
+  // Wire strings are latin1 (every code unit < 256), so code-unit order is byte order.
+  pairs.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+  return pairs.map((p) => (p.value.length === 0 ? p.key : p.key + '=' + p.value)).join('&');
+}
+
+/** The two string parts around the body: `method\n` and `\n<headers><path>\n<query>`. */
+export function signingParts(req: SignableRequest): { head: string; tail: string } {
+  return {
+    head: req.method + '\n',
+    tail: '\n' + canonicalHeaders(req.headers) + req.rawPath + '\n' + canonicalQuery(req.rawQuery),
+  };
+}
+
+/** The exact bytes that are HMAC'd for a request (spec section 4). */
+export function stringToSign(req: SignableRequest): Buffer {
+  const { head, tail } = signingParts(req);
+  return Buffer.concat([Buffer.from(head, WIRE), req.body, Buffer.from(tail, WIRE)]);
+}
+
+/** Splits a raw request target into its undecoded path and query (at the first `?`). */
+export function splitTarget(rawTarget: string): { rawPath: string; rawQuery: string } {
+  const q = rawTarget.indexOf('?');
+  return q === -1
+    ? { rawPath: rawTarget, rawQuery: '' }
+    : { rawPath: rawTarget.slice(0, q), rawQuery: rawTarget.slice(q + 1) };
+}
