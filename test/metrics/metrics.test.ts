@@ -1,0 +1,244 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import {
+  type AgentMetrics,
+  createAgentMetrics,
+  isLoopbackAddress,
+  type MetricsServer,
+  type RequestDoneRecord,
+  startMetricsServer,
+} from '../../lib/metrics/index.js';
+import { parseExposition, series } from './parse-exposition.js';
+
+const workerFile = new URL('./fixtures/metrics-worker.js', import.meta.url);
+
+async function startWorker(index: number): Promise<Worker> {
+  const w = new Worker(workerFile, { workerData: { index }, execArgv: [] });
+  await waitFor(w, 'ready');
+  return w;
+}
+
+function waitFor(w: Worker, type: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onMsg = (m: { type?: string }) => {
+      if (m?.type === type) {
+        w.off('message', onMsg);
+        w.off('error', reject);
+        resolve();
+      }
+    };
+    w.on('message', onMsg);
+    w.once('error', reject);
+  });
+}
+
+async function record(w: Worker, records: RequestDoneRecord[]): Promise<void> {
+  const done = waitFor(w, 'recorded');
+  w.postMessage({ type: 'record', records });
+  await done;
+}
+
+async function scrape(server: MetricsServer): Promise<Map<string, number>> {
+  const res = await fetch(server.url);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
+  return parseExposition(await res.text());
+}
+
+const allowImds = (ms: number): RequestDoneRecord => ({
+  endpoint: 'imds',
+  outcome: 'allow',
+  status: 200,
+  attributed: true,
+  addedSeconds: ms / 1000,
+  upstreamSeconds: 0.002,
+  audit: 'written',
+});
+
+describe('metrics across worker threads', () => {
+  let metrics: AgentMetrics;
+  let server: MetricsServer;
+  const workers: Worker[] = [];
+
+  before(async () => {
+    metrics = createAgentMetrics({ workerTimeoutMs: 2000 });
+    workers.push(await startWorker(0), await startWorker(1));
+    metrics.setWorkers(workers);
+    server = await startMetricsServer({ host: '127.0.0.1', port: 0, gather: () => metrics.gather() });
+  });
+
+  after(async () => {
+    await server?.close();
+    metrics?.close();
+    await Promise.all(workers.map((w) => w.terminate()));
+  });
+
+  test('a scrape after traffic sums each worker’s counters and histograms', async () => {
+    const before = await scrape(server);
+    assert.equal(
+      series(before, 'gpa_requests_total', { endpoint: 'imds', decision: 'allow', status: '200' }),
+      undefined,
+    );
+
+    await record(workers[0]!, [allowImds(0.1), allowImds(0.3), allowImds(2)]);
+    await record(workers[1]!, [
+      allowImds(0.2),
+      {
+        endpoint: 'wireserver',
+        outcome: 'deny',
+        status: 403,
+        code: 'not-root',
+        attributed: true,
+        addedSeconds: 0.0001,
+      },
+      {
+        endpoint: 'imds',
+        outcome: 'audit-deny',
+        status: 200,
+        code: 'default-deny',
+        upstreamSeconds: 0.01,
+        audit: 'dropped',
+      },
+      { status: 421, attributed: false },
+      { endpoint: 'hostga', outcome: 'allow', status: 502, upstreamError: 'timeout' },
+    ]);
+    const m = await scrape(server);
+
+    assert.equal(series(m, 'gpa_requests_total', { endpoint: 'imds', decision: 'allow', status: '200' }), 4);
+    assert.equal(series(m, 'gpa_requests_total', { endpoint: 'wireserver', decision: 'deny', status: '403' }), 1);
+    assert.equal(series(m, 'gpa_requests_total', { endpoint: 'unknown', decision: 'error', status: '421' }), 1);
+    assert.equal(series(m, 'gpa_denials_total', { endpoint: 'wireserver', reason: 'not-root' }), 1);
+    assert.equal(series(m, 'gpa_denials_total', { endpoint: 'imds', reason: 'default-deny' }), 1);
+    assert.equal(series(m, 'gpa_attribution_misses_total'), 1);
+    assert.equal(series(m, 'gpa_upstream_errors_total', { endpoint: 'hostga', kind: 'timeout' }), 1);
+    assert.equal(series(m, 'gpa_upstream_errors_total', { endpoint: 'hostga', kind: 'error' }), 0);
+    assert.equal(series(m, 'gpa_audit_records_total', { result: 'written' }), 4);
+    assert.equal(series(m, 'gpa_audit_records_total', { result: 'dropped' }), 1);
+
+    // Added latency: 0.1, 0.2, 0.3 ms fall at or below 0.5 ms; 2 ms does not.
+    const h = { endpoint: 'imds', decision: 'allow' };
+    assert.equal(series(m, 'gpa_request_added_latency_seconds_count', h), 4);
+    assert.equal(series(m, 'gpa_request_added_latency_seconds_bucket', { ...h, le: '0.0005' }), 3);
+    assert.equal(series(m, 'gpa_request_added_latency_seconds_bucket', { ...h, le: '+Inf' }), 4);
+    assert.ok(Math.abs(series(m, 'gpa_request_added_latency_seconds_sum', h)! - 0.0026) < 1e-9);
+    assert.equal(series(m, 'gpa_upstream_latency_seconds_count', h), 4);
+    assert.equal(series(m, 'gpa_upstream_latency_seconds_count', { endpoint: 'imds', decision: 'audit-deny' }), 1);
+
+    // A second scrape with no new traffic shows the same totals (no double counting across scrapes).
+    const again = await scrape(server);
+    assert.equal(series(again, 'gpa_requests_total', { endpoint: 'imds', decision: 'allow', status: '200' }), 4);
+  });
+
+  test('label values stay within the fixed vocabularies', async () => {
+    await record(workers[0]!, [
+      { endpoint: 'evil.example/../x', outcome: 'maybe', status: 299, code: 'user alice said hi' },
+      { endpoint: 'imds', outcome: 'deny', status: 403, code: '/home/alice/.ssh/id_rsa' },
+    ]);
+    const res = await fetch(server.url);
+    const text = await res.text();
+    assert.doesNotMatch(text, /alice|evil\.example|maybe/);
+    const m = parseExposition(text);
+    assert.equal(series(m, 'gpa_requests_total', { endpoint: 'unknown', decision: 'error', status: '2xx' }), 1);
+    assert.equal(series(m, 'gpa_denials_total', { endpoint: 'imds', reason: 'other' }), 1);
+  });
+
+  test('each worker reports its own event-loop lag; a stalled loop shows up', async () => {
+    const blocked = waitFor(workers[1]!, 'blocked');
+    workers[1]!.postMessage({ type: 'block', blockMs: 300 });
+    await blocked;
+    const m = await scrape(server);
+    const lag1 = series(m, 'gpa_event_loop_lag_max_seconds', { thread: 'worker-1' });
+    assert.ok(lag1 !== undefined && lag1 >= 0.25, `worker-1 max lag ${lag1} should reflect the 300 ms stall`);
+    assert.notEqual(series(m, 'gpa_event_loop_lag_max_seconds', { thread: 'worker-0' }), undefined);
+    assert.notEqual(series(m, 'gpa_event_loop_lag_max_seconds', { thread: 'main' }), undefined);
+  });
+
+  test('control-plane state appears as one-hot gauges', async () => {
+    metrics.control.onKeySnapshot({
+      epoch: 7,
+      key: { incarnationId: 3 },
+      modes: { imds: 'audit', wireserver: 'enforce', hostga: 'enforce' },
+      health: 'ok',
+      keyIncarnationId: 3,
+    });
+    metrics.control.onPolicyCompiled({ epoch: 4, failClosed: false, keptPrevious: true, problems: 2 });
+    metrics.control.setRedirectorSource(() => ({
+      state: 'running',
+      programs: [{ attached: true }, { attached: true }, { attached: true }],
+      stats: { redirect4: 5n, redirect6: 2n, published: 7n, publish_fail: 1n, conn_map_entries: 3n },
+    }));
+    const m = await scrape(server);
+    assert.equal(series(m, 'gpa_endpoint_mode', { endpoint: 'imds', mode: 'audit' }), 1);
+    assert.equal(series(m, 'gpa_endpoint_mode', { endpoint: 'imds', mode: 'disabled' }), 0);
+    assert.equal(series(m, 'gpa_endpoint_mode', { endpoint: 'hostga', mode: 'enforce' }), 1);
+    assert.equal(series(m, 'gpa_key_incarnation_id'), 3);
+    assert.equal(series(m, 'gpa_key_health', { health: 'ok' }), 1);
+    assert.equal(series(m, 'gpa_policy_epoch'), 4);
+    assert.equal(series(m, 'gpa_policy_compile_failures_total'), 1);
+    assert.equal(series(m, 'gpa_redirector_state', { state: 'running' }), 1);
+    assert.equal(series(m, 'gpa_redirector_programs_attached'), 3);
+    assert.equal(series(m, 'gpa_bpf_redirected_total'), 7);
+    assert.equal(series(m, 'gpa_bpf_published_total'), 7);
+    assert.equal(series(m, 'gpa_bpf_publish_failures_total'), 1);
+    assert.equal(series(m, 'gpa_bpf_map_entries', { map: 'conn' }), 3);
+  });
+
+  test('a worker that does not answer is left out instead of hanging the scrape', async () => {
+    const silent = new Worker('require("node:worker_threads").parentPort.on("message", () => {})', {
+      eval: true,
+      execArgv: [],
+    });
+    try {
+      const m2 = createAgentMetrics({ workerTimeoutMs: 200, processMetrics: false });
+      m2.setWorkers([workers[0]!, silent]);
+      const text = await m2.gather();
+      m2.close();
+      assert.ok(
+        series(parseExposition(text), 'gpa_requests_total', { endpoint: 'imds', decision: 'allow', status: '200' })! >=
+          3,
+      );
+    } finally {
+      await silent.terminate();
+    }
+  });
+
+  test('only GET /metrics is served', async () => {
+    const res = await fetch(server.url.replace('/metrics', '/other'));
+    assert.equal(res.status, 404);
+    await res.arrayBuffer();
+  });
+});
+
+describe('metrics listener address', () => {
+  test('a non-loopback address is refused with a message naming the fix', async () => {
+    await assert.rejects(
+      startMetricsServer({ host: '0.0.0.0', port: 0, gather: async () => '' }),
+      /not a loopback address.*127\.0\.0\.1/,
+    );
+    await assert.rejects(startMetricsServer({ host: 'localhost', port: 0, gather: async () => '' }), /not a loopback/);
+  });
+
+  test('loopback recognition', () => {
+    for (const a of ['127.0.0.1', '127.63.129.16', '::1', '::ffff:127.0.0.1']) assert.ok(isLoopbackAddress(a), a);
+    for (const a of ['0.0.0.0', '10.0.0.1', '169.254.169.254', '::', 'localhost', '128.0.0.1'])
+      assert.ok(!isLoopbackAddress(a), a);
+  });
+
+  test('scenario 1: the metrics socket is bound to loopback only', async () => {
+    const s = await startMetricsServer({ port: 0, gather: async () => '' });
+    try {
+      const { readFileSync } = await import('node:fs');
+      const hexPort = s.port.toString(16).toUpperCase().padStart(4, '0');
+      const listening = readFileSync('/proc/net/tcp', 'utf8')
+        .split('\n')
+        .slice(1)
+        .map((l) => l.trim().split(/\s+/))
+        .filter((f) => f[3] === '0A' && f[1]?.endsWith(`:${hexPort}`));
+      assert.equal(listening.length, 1);
+      assert.equal(listening[0]![1], `0100007F:${hexPort}`);
+    } finally {
+      await s.close();
+    }
+  });
+});
