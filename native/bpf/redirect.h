@@ -1,0 +1,96 @@
+/* Structs and constants shared by redirect.bpf.c, the C++ addon and (by size) lib/redirector.
+ * Every struct has explicit padding so the layout is the same under clang -target bpf and the
+ * host compiler; sizes are asserted here and again in TypeScript (test/redirector/layout.test.ts).
+ * Byte order: addresses are stored as they appear on the wire (network order); ports are in host
+ * order, so the addon and the BPF programs never disagree about which half of a word is which. */
+#ifndef GPA_REDIRECT_H
+#define GPA_REDIRECT_H
+
+#ifdef __cplusplus
+#include <cstdint>
+#define GPA_U8 std::uint8_t
+#define GPA_U16 std::uint16_t
+#define GPA_U32 std::uint32_t
+#define GPA_U64 std::uint64_t
+#define GPA_STATIC_ASSERT static_assert
+#else
+#include <linux/types.h>
+#define GPA_U8 __u8
+#define GPA_U16 __u16
+#define GPA_U32 __u32
+#define GPA_U64 __u64
+#define GPA_STATIC_ASSERT _Static_assert
+#endif
+
+#define GPA_FAMILY_V4 4
+#define GPA_FAMILY_V6 6
+#define GPA_COMM_LEN 16
+
+/* Marks in exempt_tgid values: who put the pid there, so a restart replaces only its stale self. */
+#define GPA_EXEMPT_SELF 1
+#define GPA_EXEMPT_USER 2
+
+/* origin.flags */
+#define GPA_ORIGIN_V4_MAPPED 1
+
+/* rules key and value: one endpoint. IPv4 uses addr[0] only, the rest is zero. */
+struct gpa_endpoint {
+  GPA_U32 addr[4];
+  GPA_U16 port;
+  GPA_U8 family;
+  GPA_U8 pad;
+};
+
+/* What the kernel knew at connect time, captured in the caller's context. */
+struct gpa_origin {
+  GPA_U64 cookie;
+  GPA_U64 cgroup_id;
+  GPA_U32 pid; /* tgid */
+  GPA_U32 tid;
+  GPA_U32 uid;
+  GPA_U32 gid;
+  GPA_U32 orig_addr[4];
+  GPA_U16 orig_port;
+  GPA_U8 family; /* family of the original destination as looked up in rules */
+  GPA_U8 flags;
+  char comm[GPA_COMM_LEN];
+  GPA_U32 pad;
+};
+
+/* by_conn key: the full 4-tuple as the listener sees it after accept(). v4-mapped addresses are
+ * folded to IPv4 so a lookup with `127.0.0.1` matches an AF_INET6 client. */
+struct gpa_conn_key {
+  GPA_U32 client_addr[4];
+  GPA_U32 listener_addr[4];
+  GPA_U16 client_port;
+  GPA_U16 listener_port;
+  GPA_U8 family;
+  GPA_U8 pad[3];
+};
+
+/* Per-CPU counters, index into the stats array. Names are exported by the addon in this order. */
+enum gpa_stat {
+  GPA_STAT_REDIRECTED4 = 0,
+  GPA_STAT_REDIRECTED6,
+  GPA_STAT_EXEMPTED,
+  GPA_STAT_PUBLISHED,
+  GPA_STAT_PUBLISH_FAILED,
+  GPA_STAT_CLEANED,
+  GPA_STAT_STORE_FAILED,
+  GPA_STAT_FAMILY_MISMATCH,
+  GPA_STAT_MAX,
+};
+
+#define GPA_STAT_NAMES                                                                                 \
+  {"redirected4", "redirected6", "exempted", "published", "publish_failed", "cleaned", "store_failed", \
+   "family_mismatch"}
+
+#define GPA_DEFAULT_CONN_MAP_SIZE 16384
+#define GPA_RULES_MAX 64
+#define GPA_EXEMPT_MAX 1024
+
+GPA_STATIC_ASSERT(sizeof(struct gpa_endpoint) == 20, "gpa_endpoint layout");
+GPA_STATIC_ASSERT(sizeof(struct gpa_origin) == 72, "gpa_origin layout");
+GPA_STATIC_ASSERT(sizeof(struct gpa_conn_key) == 40, "gpa_conn_key layout");
+
+#endif
