@@ -9,9 +9,9 @@
 #include <stdint.h>
 
 #ifdef __cplusplus
-#define GPA_STATIC_ASSERT static_assert
+#define GPA_WIN_STATIC_ASSERT static_assert
 #else
-#define GPA_STATIC_ASSERT _Static_assert
+#define GPA_WIN_STATIC_ASSERT _Static_assert
 #endif
 
 // Map names the loader looks up (bpf_object__find_map_by_name) and the program's function name
@@ -75,12 +75,12 @@ enum gpa_win_stat {
   GPA_WIN_STAT_COUNT = 6
 };
 
-GPA_STATIC_ASSERT(sizeof(struct gpa_win_rule_key) == 8, "gpa_win_rule_key size");
-GPA_STATIC_ASSERT(sizeof(struct gpa_win_rule_value) == 8, "gpa_win_rule_value size");
-GPA_STATIC_ASSERT(sizeof(struct gpa_win_conn_key) == 8, "gpa_win_conn_key size");
-GPA_STATIC_ASSERT(sizeof(struct gpa_win_conn_record) == 32, "gpa_win_conn_record size");
-GPA_STATIC_ASSERT(__builtin_offsetof(struct gpa_win_conn_record, logon_id) == 16, "logon_id");
-GPA_STATIC_ASSERT(__builtin_offsetof(struct gpa_win_conn_record, orig_port) == 24, "orig_port");
-GPA_STATIC_ASSERT(__builtin_offsetof(struct gpa_win_conn_record, flags) == 27, "flags");
+GPA_WIN_STATIC_ASSERT(sizeof(struct gpa_win_rule_key) == 8, "gpa_win_rule_key size");
+GPA_WIN_STATIC_ASSERT(sizeof(struct gpa_win_rule_value) == 8, "gpa_win_rule_value size");
+GPA_WIN_STATIC_ASSERT(sizeof(struct gpa_win_conn_key) == 8, "gpa_win_conn_key size");
+GPA_WIN_STATIC_ASSERT(sizeof(struct gpa_win_conn_record) == 32, "gpa_win_conn_record size");
+GPA_WIN_STATIC_ASSERT(__builtin_offsetof(struct gpa_win_conn_record, logon_id) == 16, "logon_id");
+GPA_WIN_STATIC_ASSERT(__builtin_offsetof(struct gpa_win_conn_record, orig_port) == 24, "orig_port");
+GPA_WIN_STATIC_ASSERT(__builtin_offsetof(struct gpa_win_conn_record, flags) == 27, "flags");
 
 #endif // GPA_REDIRECT_WIN_H
