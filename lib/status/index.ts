@@ -1,0 +1,39 @@
+/**
+ * Agent status for operators and provisioning: status.json (atomic rewrite every 60 s), readiness of
+ * redirector, key and listener, the `/provision` answer the data plane serves, and the client
+ * behind `gpa --status [--wait N]`.
+ */
+export {
+  keyLatchMessage,
+  listenerModuleStatus,
+  type RedirectorStatusLike,
+  redirectorModuleStatus,
+} from './messages.js';
+export { DEFAULT_CONFIG_PATH, OPERATOR_DEFAULTS, type OperatorConfig, readOperatorConfig } from './operator-config.js';
+export {
+  type ProvisionQueryOptions,
+  type ProvisionQueryResult,
+  provisionExitCode,
+  queryProvision,
+} from './provision-client.js';
+export {
+  answerProvision,
+  NOTIFY_HEADER,
+  PROVISION_PATH,
+  type ProvisionAnswer,
+  type ProvisionState,
+  parseTimeTick,
+  TIME_TICK_HEADER,
+} from './provision-http.js';
+export { nowNs, type ProvisionComponent, ProvisioningTracker, type ProvisionSnapshot } from './provisioning.js';
+export {
+  buildStatusDocument,
+  type ConnectionSummaryEntry,
+  type KeyLatchStates,
+  type ModuleState,
+  type ModuleStatus,
+  type OverallState,
+  type StatusDocument,
+  type StatusInputs,
+} from './status-document.js';
+export { type StatusWriter, type StatusWriterOptions, startStatusWriter, writeFileAtomic } from './status-writer.js';
