@@ -1,3 +1,5 @@
+import { PolicyCodes } from '../policy/index.js';
+
 /**
  * Fixed label vocabularies. Every label value that reaches a metric goes through one of these
  * normalisers, so a series count is bounded by code, never by what a caller or the network sends
@@ -21,28 +23,17 @@ const KNOWN_STATUSES = new Set([
 ]);
 
 /**
- * Denial reason codes. The policy part owns the codes; this list bounds the label. A code not in it
- * is counted as 'other' (and `gpa_metrics_unknown_label_total` says so, so the list can be updated).
+ * Denial reason codes: the policy part's stable codes (PolicyCodes) plus the data plane's own
+ * answers before a decision. A code not in the set is counted as 'other'.
  */
 export const REASON_CODES = new Set<string>([
-  // generic data-plane reasons
+  ...Object.keys(PolicyCodes),
   'unattributed',
-  'method-not-allowed',
-  'bad-request',
-  'body-too-large',
-  'uri-too-long',
-  'headers-too-large',
-  'canonicalization-failed',
-  'fail-closed',
-  'no-policy',
-  // policy outcomes
-  'default-deny',
-  'no-matching-privilege',
-  'no-matching-identity',
-  'not-root',
-  'query-mismatch',
-  'exe-mismatch',
-  'local-rule-deny',
+  'method_not_allowed',
+  'bad_request',
+  'body_too_large',
+  'headers_too_large',
+  'no_policy',
 ]);
 
 /** Normalises an endpoint name to the fixed set. */
@@ -61,12 +52,9 @@ export function statusLabel(status: unknown): string {
   return KNOWN_STATUSES.has(status) ? String(status) : `${Math.floor(status / 100)}xx`;
 }
 
-/** A reason code as a bounded label. Codes look like 'default-deny' or 'GPA_DENY_X'; both normalise. */
+/** A reason code as a bounded label. */
 export function reasonLabel(code: unknown): string {
-  if (typeof code !== 'string') return 'other';
-  if (REASON_CODES.has(code)) return code;
-  const kebab = code.toLowerCase().replace(/_/g, '-');
-  return REASON_CODES.has(kebab) ? kebab : 'other';
+  return typeof code === 'string' && REASON_CODES.has(code) ? code : 'other';
 }
 
 /** Adds reason codes the policy part defines (called once at start-up with its code list). */

@@ -88,7 +88,7 @@ describe('metrics across worker threads', () => {
         endpoint: 'wireserver',
         outcome: 'deny',
         status: 403,
-        code: 'not-root',
+        code: 'root_required',
         attributed: true,
         addedSeconds: 0.0001,
       },
@@ -96,7 +96,7 @@ describe('metrics across worker threads', () => {
         endpoint: 'imds',
         outcome: 'audit-deny',
         status: 200,
-        code: 'default-deny',
+        code: 'default_deny',
         upstreamSeconds: 0.01,
         audit: 'dropped',
       },
@@ -108,8 +108,8 @@ describe('metrics across worker threads', () => {
     assert.equal(series(m, 'gpa_requests_total', { endpoint: 'imds', decision: 'allow', status: '200' }), 4);
     assert.equal(series(m, 'gpa_requests_total', { endpoint: 'wireserver', decision: 'deny', status: '403' }), 1);
     assert.equal(series(m, 'gpa_requests_total', { endpoint: 'unknown', decision: 'error', status: '421' }), 1);
-    assert.equal(series(m, 'gpa_denials_total', { endpoint: 'wireserver', reason: 'not-root' }), 1);
-    assert.equal(series(m, 'gpa_denials_total', { endpoint: 'imds', reason: 'default-deny' }), 1);
+    assert.equal(series(m, 'gpa_denials_total', { endpoint: 'wireserver', reason: 'root_required' }), 1);
+    assert.equal(series(m, 'gpa_denials_total', { endpoint: 'imds', reason: 'default_deny' }), 1);
     assert.equal(series(m, 'gpa_attribution_misses_total'), 1);
     assert.equal(series(m, 'gpa_upstream_errors_total', { endpoint: 'hostga', kind: 'timeout' }), 1);
     assert.equal(series(m, 'gpa_upstream_errors_total', { endpoint: 'hostga', kind: 'error' }), 0);
