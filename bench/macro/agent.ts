@@ -1,0 +1,154 @@
+// The agent under test: `gpa run` in its own process, redirect attached to a child cgroup the
+// clients run in, its own host emulator in Enforce (signatures verified), a 50-privilege policy,
+// audit log and metrics on. Clients connect to the IMDS loopback alias and eBPF sends them to it.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createBenchCgroup } from './cgroup.js';
+import { freePort, stopChild } from './child.js';
+import { benchPolicy } from './policy50.js';
+import { rssBytes } from './proc.js';
+import { type ProfileSummary, summarizeProfiles } from './profile.js';
+import type { Target } from './target.js';
+import { type HostPort, startUpstream, type UpstreamReady } from './upstream.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const GPA = path.join(ROOT, 'bin', 'gpa.mjs');
+const RUN_COMMAND = path.join(ROOT, 'dist', 'lib', 'cli', 'commands', 'run.js');
+
+export interface AgentTarget extends Target {
+  cgroupPath: string;
+  rssMiB(): number;
+  rssMax(): number;
+  describe(): Record<string, unknown>;
+  /** Idle RSS after the load, then (with --profile) stops the agent and reads its CPU profiles. */
+  finish(): Promise<{ rssMiBAfter: number; profile?: ProfileSummary }>;
+}
+
+export interface AgentOptions {
+  builtinUpstream: boolean;
+  profile: boolean;
+  log: (s: string) => void;
+}
+
+/** The agent's configuration file (keys of `gpa run --config`, see lib/agent). */
+export function agentConfig(dir: string, cgroupPath: string, host: UpstreamReady, listen: HostPort, metrics: HostPort) {
+  return {
+    cgroupPath,
+    pinDir: null,
+    logFolder: path.join(dir, 'log'),
+    latchKeyFolder: path.join(dir, 'keys'),
+    endpoints: { imds: host.imds, wireserver: host.wireserver, hostga: host.hostga },
+    listener: listen,
+    metrics,
+    auditLog: true,
+  };
+}
+
+async function untilRedirected(url: string, procs: string, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    // curl inside the cgroup, as a client would be: redirected, attributed, authorized, signed.
+    const r = spawnSync(
+      '/bin/sh',
+      ['-c', 'echo $$ > "$0" && exec curl -s -i --max-time 3 -H Metadata:true "$1"', procs, url],
+      {
+        encoding: 'utf8',
+      },
+    );
+    last = `${r.stdout ?? ''}${r.stderr ?? ''}`.slice(0, 600);
+    if (/^HTTP\/1\.1 200/.test(last) && /x-ms-azure-host-authorization: *value/i.test(last)) return last;
+    await new Promise((res) => setTimeout(res, 500));
+  }
+  throw new Error(`the agent did not serve ${url} through the redirect within ${timeoutMs} ms; last answer:\n${last}`);
+}
+
+export async function startAgentTarget(work: string, o: AgentOptions): Promise<AgentTarget> {
+  if (!existsSync(RUN_COMMAND))
+    throw new Error('`gpa run` is not built (lib/agent has not landed): measuring direct and nginx only');
+  const dir = path.join(work, 'agent');
+  mkdirSync(path.join(dir, 'log'), { recursive: true });
+  mkdirSync(path.join(dir, 'keys'), { recursive: true, mode: 0o700 });
+  const cgroup = createBenchCgroup();
+  const cleanups: (() => Promise<void> | void)[] = [() => cgroup.remove()];
+  const undo = async () => {
+    while (cleanups.length) await cleanups.pop()!();
+  };
+  try {
+    const policy = benchPolicy();
+    const host = await startUpstream({
+      role: 'agent-host',
+      imds: { host: '127.254.169.254', port: 0 },
+      imdsRules: policy.item,
+      builtin: o.builtinUpstream,
+    });
+    cleanups.push(() => host.stop());
+    const listen = { host: '127.0.0.1', port: await freePort() };
+    const metrics = { host: '127.0.0.1', port: await freePort() };
+    const configFile = path.join(dir, 'config.json');
+    writeFileSync(configFile, JSON.stringify(agentConfig(dir, cgroup.path, host.ready, listen, metrics), null, 2));
+    const profDir = path.join(dir, 'cpu-prof');
+    const nodeArgs = o.profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+    const child = spawn(process.execPath, [...nodeArgs, GPA, 'run', '--config', configFile], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d).slice(-20000)));
+    cleanups.push(() => stopChild(child, 10000));
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code, sig) =>
+        reject(new Error(`the agent exited (${code ?? sig}) during start-up:\n${stderr.slice(-4000)}`)),
+      ),
+    );
+    exited.catch(() => {});
+    const url = `http://${host.ready.imds.host}:${host.ready.imds.port}`;
+    const first = await Promise.race([
+      untilRedirected(`${url}/metadata/instance?api-version=2021-02-01`, cgroup.procs, 30000),
+      exited,
+    ]);
+    o.log(`agent pid ${child.pid} serving ${url} through the redirect (${first.split('\r\n')[0]})`);
+    const pid = child.pid!;
+    let rssMax = 0;
+    const sampler = setInterval(() => (rssMax = Math.max(rssMax, rssBytes(pid) / 1048576 || 0)), 250);
+    cleanups.push(() => clearInterval(sampler));
+    const rssMiB = () => rssBytes(pid) / 1048576;
+    return {
+      name: 'agent',
+      base: url,
+      pids: () => [pid],
+      mainPid: pid,
+      clientCgroupProcs: cgroup.procs,
+      cgroupPath: cgroup.path,
+      rssMiB,
+      rssMax: () => rssMax,
+      describe: () => ({
+        pid,
+        config: agentConfig(dir, cgroup.path, host.ready, listen, metrics),
+        policy: {
+          privileges: policy.privileges,
+          roles: 10,
+          identities: 16,
+          roleAssignments: 10,
+          defaultAccess: 'deny',
+        },
+        hostModes: { imds: 'enforce', wireserver: 'enforce' },
+        profiled: o.profile,
+      }),
+      async finish() {
+        clearInterval(sampler);
+        await new Promise((r) => setTimeout(r, 3000));
+        const rssMiBAfter = rssMiB();
+        if (!o.profile) return { rssMiBAfter };
+        await stopChild(child, 10000);
+        return { rssMiBAfter, profile: summarizeProfiles(profDir) };
+      },
+      stop: undo,
+    };
+  } catch (e) {
+    await undo();
+    throw e;
+  }
+}

@@ -1,0 +1,46 @@
+// Starts lib/emulator for one side of the comparison. Loaded only inside the upstream process.
+import type { UpstreamConfig, UpstreamReady } from './upstream.js';
+
+// Resolved at run time so the harness compiles and runs (with --builtin-upstream) without it.
+const EMULATOR = '../../lib/emulator/index.js';
+
+interface EmulatorLike {
+  addresses: Record<'imds' | 'wireserver' | 'hostga', { host: string; port: number }>;
+}
+type StartEmulator = (opts: Record<string, unknown>) => Promise<EmulatorLike>;
+
+export async function startEmulatorFor(cfg: UpstreamConfig): Promise<UpstreamReady> {
+  let start: StartEmulator | undefined;
+  try {
+    start = ((await import(EMULATOR)) as { startEmulator?: StartEmulator }).startEmulator;
+  } catch (e) {
+    throw new Error(`lib/emulator is not available (${(e as Error).message}); build it, or pass --builtin-upstream`);
+  }
+  if (typeof start !== 'function') throw new Error('lib/emulator does not export startEmulator');
+  const settings =
+    cfg.role === 'floor'
+      ? // The floor: secure channel off, so unsigned requests are served as on a host without MSP.
+        { enabled: false }
+      : // The agent's host: v2 payload, both endpoints Enforce, the bench's IMDS policy.
+        {
+          enabled: true,
+          version: '2.0',
+          modes: { imds: 'enforce', wireserver: 'enforce' },
+          ...(cfg.imdsRules ? { rules: { imds: cfg.imdsRules } } : {}),
+        };
+  const emu = await start({
+    imds: cfg.imds,
+    wireserver: cfg.wireserver ?? { host: '127.63.129.16', port: 0 },
+    hostga: cfg.hostga ?? { host: '127.63.129.16', port: 0 },
+    control: null,
+    settings,
+    // The journal keeps every request; a small bound keeps the emulator's memory flat under load.
+    journalLimit: 1000,
+  });
+  return {
+    imds: emu.addresses.imds,
+    wireserver: emu.addresses.wireserver,
+    hostga: emu.addresses.hostga,
+    verifies: true,
+  };
+}

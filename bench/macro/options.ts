@@ -1,0 +1,95 @@
+// Command-line options of `npm run bench -- [options]`.
+import type { TargetName } from './target.js';
+
+export interface BenchOptions {
+  quick: boolean;
+  soak: boolean;
+  soakMinutes: number;
+  durationSec: number;
+  rounds: number;
+  warmupSec: number;
+  scenarioFilter: string[];
+  targets: TargetName[];
+  builtinUpstream: boolean;
+  profile: boolean;
+  write: boolean;
+  help: boolean;
+}
+
+export const USAGE = `usage: npm run bench -- [options]
+  --quick               ~2 minutes: instance path only, 2 rounds of 2 s
+  --soak                10-minute soak of the agent: RSS and open fds over time; fails on > 5% growth
+  --soak-minutes N      soak length (default 10)
+  --scenario A,B        only scenarios whose id contains one of these (e.g. ka-c1,newconn)
+  --duration S          seconds per measurement (default 5)
+  --rounds N            rounds per scenario (default 3)
+  --targets LIST        subset of direct,nginx,agent (default: all three)
+  --builtin-upstream    stand-in upstream instead of lib/emulator (harness development only)
+  --profile             run the agent with --cpu-prof and print where its time goes
+  --no-write            do not write bench/results/*.json and the chart
+`;
+
+export function parseOptions(argv: string[]): BenchOptions {
+  const o: BenchOptions = {
+    quick: false,
+    soak: false,
+    soakMinutes: 10,
+    durationSec: 5,
+    rounds: 3,
+    warmupSec: 2,
+    scenarioFilter: [],
+    targets: ['direct', 'nginx', 'agent'],
+    builtinUpstream: false,
+    profile: false,
+    write: true,
+    help: false,
+  };
+  let explicitDuration = false;
+  let explicitRounds = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value\n${USAGE}`);
+      return v;
+    };
+    const num = (): number => {
+      const v = Number(value());
+      if (!Number.isFinite(v) || v <= 0) throw new Error(`${a} needs a positive number\n${USAGE}`);
+      return v;
+    };
+    if (a === '--quick') o.quick = true;
+    else if (a === '--soak') o.soak = true;
+    else if (a === '--soak-minutes') o.soakMinutes = num();
+    else if (a === '--scenario') o.scenarioFilter = value().split(',').filter(Boolean);
+    else if (a === '--duration') {
+      o.durationSec = num();
+      explicitDuration = true;
+    } else if (a === '--rounds') {
+      o.rounds = Math.round(num());
+      explicitRounds = true;
+    } else if (a === '--targets') o.targets = parseTargets(value());
+    else if (a === '--builtin-upstream') o.builtinUpstream = true;
+    else if (a === '--profile') o.profile = true;
+    else if (a === '--no-write') o.write = false;
+    else if (a === '--help' || a === '-h') o.help = true;
+    else throw new Error(`unknown option ${a}\n${USAGE}`);
+  }
+  if (o.quick) {
+    if (!explicitDuration) o.durationSec = 2;
+    if (!explicitRounds) o.rounds = 2;
+    o.warmupSec = 1;
+    if (o.scenarioFilter.length === 0) o.scenarioFilter = ['instance-'];
+  }
+  return o;
+}
+
+function parseTargets(list: string): TargetName[] {
+  const names = list.split(',').filter(Boolean);
+  for (const n of names) {
+    if (n !== 'direct' && n !== 'nginx' && n !== 'agent')
+      throw new Error(`unknown target '${n}' (direct, nginx, agent)`);
+  }
+  if (!names.includes('direct')) throw new Error('--targets must include direct: added latency is measured against it');
+  return names as TargetName[];
+}

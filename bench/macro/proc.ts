@@ -1,0 +1,64 @@
+// Reads what the kernel knows about a process: CPU time, resident memory, open descriptors.
+// Plain /proc reads so the numbers mean the same for nginx (C) and the agent (Node).
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+const PAGE = Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).trim()) || 4096;
+
+/** utime + stime of the whole process (all threads), in seconds; NaN when the process is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 2 (comm) may hold spaces and parentheses: split after the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // rest[0] is field 3 (state); utime is field 14, stime field 15.
+    return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Resident set size in bytes; NaN when the process is gone. */
+export function rssBytes(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * PAGE;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Number of open file descriptors; NaN when the process is gone. */
+export function openFds(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Direct children of a process (nginx workers under their master). */
+export function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Sum of cpuSeconds over a set of processes (a target may be a master and its workers). */
+export function totalCpuSeconds(pids: number[]): number {
+  return pids.reduce((sum, pid) => sum + (cpuSeconds(pid) || 0), 0);
+}
+
+/** Sum of RSS over a set of processes, in MiB. */
+export function totalRssMiB(pids: number[]): number {
+  return pids.reduce((sum, pid) => sum + (rssBytes(pid) || 0), 0) / 1048576;
+}
+
+export function median(values: number[]): number {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return Number.NaN;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}

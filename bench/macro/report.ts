@@ -1,0 +1,120 @@
+// Turns medians into what a reader asks: how much latency does each hop add over the floor, and how
+// does the agent compare with nginx. Ratios from one run are the comparable numbers; absolute
+// microseconds vary between machines and runs.
+import type { ScenarioResult, Summary } from './measure.js';
+import { describe } from './scenarios.js';
+import type { TargetName } from './target.js';
+
+export interface Comparison {
+  id: string;
+  /** Target minus direct, µs (medians across rounds). */
+  added: Partial<Record<'nginx' | 'agent', { p50: number; p99: number }>>;
+  /** agent added / nginx added, and agent throughput / nginx throughput. */
+  agentVsNginx?: { addedP50: number; addedP99: number; throughput: number };
+}
+
+export function compare(s: ScenarioResult): Comparison {
+  const d = s.targets.direct?.median;
+  const out: Comparison = { id: s.id, added: {} };
+  if (!d) return out;
+  for (const name of ['nginx', 'agent'] as const) {
+    const t = s.targets[name]?.median;
+    if (t) out.added[name] = { p50: t.p50 - d.p50, p99: t.p99 - d.p99 };
+  }
+  const n = s.targets.nginx?.median;
+  const a = s.targets.agent?.median;
+  if (n && a && out.added.nginx && out.added.agent) {
+    out.agentVsNginx = {
+      addedP50: ratio(out.added.agent.p50, out.added.nginx.p50),
+      addedP99: ratio(out.added.agent.p99, out.added.nginx.p99),
+      throughput: ratio(a.rps, n.rps),
+    };
+  }
+  return out;
+}
+
+function ratio(a: number, b: number): number {
+  // An added latency at or below zero (within noise of the floor) makes a ratio meaningless.
+  return b > 0 ? Math.round((a / b) * 100) / 100 : Number.NaN;
+}
+
+export interface Goal {
+  goal: string;
+  value: number | null;
+  limit: string;
+  met: boolean | null;
+}
+
+export function goals(
+  results: ScenarioResult[],
+  comps: Comparison[],
+  agentIdleRssMiB: number | null,
+  ebpfMaxNs: number | null,
+): Goal[] {
+  const find = (path: string, ka: boolean, c: number) =>
+    comps[results.findIndex((r) => r.path === path && r.keepAlive === ka && r.clients === c)]?.agentVsNginx;
+  const g: Goal[] = [];
+  const add = (goal: string, value: number | undefined | null, limit: number, atMost: boolean) => {
+    const v = value === undefined || value === null || Number.isNaN(value) ? null : value;
+    g.push({
+      goal,
+      value: v,
+      limit: `${atMost ? '<=' : '>='} ${limit}`,
+      met: v === null ? null : atMost ? v <= limit : v >= limit,
+    });
+  };
+  add('keep-alive 1 client: agent/nginx added p50 (instance)', find('instance', true, 1)?.addedP50, 1.5, true);
+  add('keep-alive 1 client: agent/nginx added p99 (instance)', find('instance', true, 1)?.addedP99, 2, true);
+  add('new conn 1 client: agent/nginx added p50 (instance)', find('instance', false, 1)?.addedP50, 1.5, true);
+  add('keep-alive 32 clients: agent/nginx throughput (instance)', find('instance', true, 32)?.throughput, 0.75, false);
+  add('agent RSS at idle, MiB', agentIdleRssMiB, 80, true);
+  add('eBPF ns per program run (worst program)', ebpfMaxNs, 1000, true);
+  return g;
+}
+
+const fmt = (v: number | undefined, digits = 0) => (v === undefined || Number.isNaN(v) ? '-' : v.toFixed(digits));
+
+export function table(results: ScenarioResult[], comps: Comparison[]): string {
+  const lines: string[] = [];
+  const head = ['target', 'p50', 'p90', 'p99', 'p99.9', 'max', 'req/s', 'cpu/req', '+p50', '+p99', 'errors'];
+  const w = [7, 7, 7, 7, 7, 7, 8, 8, 7, 7, 6];
+  const row = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(' ');
+  lines.push('latency in µs (medians across rounds; max is the worst round); cpu/req = target CPU µs per request');
+  results.forEach((s, i) => {
+    const c = comps[i]!;
+    lines.push('', `${describe(s)}   ${s.url}`, row(head));
+    for (const name of ['direct', 'nginx', 'agent'] as TargetName[]) {
+      const m: Summary | undefined = s.targets[name]?.median;
+      if (!m) continue;
+      const add = name === 'direct' ? undefined : c.added[name];
+      lines.push(
+        row([
+          name,
+          fmt(m.p50),
+          fmt(m.p90),
+          fmt(m.p99),
+          fmt(m.p999),
+          fmt(m.max),
+          fmt(m.rps),
+          fmt(m.cpuUsPerReq, 1),
+          add ? fmt(add.p50) : '',
+          add ? fmt(add.p99) : '',
+          String(m.errors),
+        ]),
+      );
+    }
+    const r = c.agentVsNginx;
+    if (r) {
+      lines.push(
+        `agent/nginx: added p50 ${fmt(r.addedP50, 2)}x   added p99 ${fmt(r.addedP99, 2)}x   throughput ${fmt(r.throughput, 2)}x`,
+      );
+    }
+  });
+  return lines.join('\n');
+}
+
+export function goalTable(g: Goal[]): string {
+  return g
+    .map((x) => `${x.met === null ? ' n/a' : x.met ? '  ok' : 'MISS'}  ${x.goal}: ${x.value ?? '-'} (goal ${x.limit})`)
+    .join('\n');
+}

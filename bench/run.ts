@@ -1,0 +1,182 @@
+// `npm run bench`: per-request latency and throughput of the agent against the floor (direct to the
+// emulator) and a peer (nginx), measured in alternating rounds on this machine. See
+// docs/benchmarks.md for what is measured and how to read it.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { type AgentTarget, startAgentTarget } from './macro/agent.js';
+import { type BpfStats, startBpfStats } from './macro/bpf-stats.js';
+import { chartSvg } from './macro/chart.js';
+import { measureScenario, type ScenarioResult } from './macro/measure.js';
+import { startNginx } from './macro/nginx.js';
+import { parseOptions, USAGE } from './macro/options.js';
+import { resultBaseName, writeResults } from './macro/output.js';
+import { profileText } from './macro/profile.js';
+import { compare, goals, goalTable, table } from './macro/report.js';
+import { allScenarios } from './macro/scenarios.js';
+import { runSoak } from './macro/soak.js';
+import { ensureTools, sysInfo } from './macro/sysinfo.js';
+import type { Target } from './macro/target.js';
+import { startUpstream } from './macro/upstream.js';
+import { writeReporter } from './macro/wrk.js';
+
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+const cleanups: (() => Promise<void> | void)[] = [];
+
+async function cleanup(): Promise<void> {
+  while (cleanups.length) {
+    try {
+      await cleanups.pop()!();
+    } catch (e) {
+      log(`cleanup: ${(e as Error).message}`);
+    }
+  }
+}
+
+async function main(): Promise<number> {
+  const o = parseOptions(process.argv.slice(2));
+  if (o.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (o.targets.includes('agent') && process.getuid?.() !== 0) {
+    log('the agent case needs root (eBPF redirect); measuring direct and nginx only');
+    o.targets = o.targets.filter((t) => t !== 'agent');
+  }
+  if (o.soak && process.getuid?.() !== 0) throw new Error('--soak measures the agent and needs root');
+  ensureTools(o.targets.includes('nginx'), o.targets.includes('agent') || o.soak);
+  const work = mkdtempSync(path.join(os.tmpdir(), 'gpa-bench-'));
+  cleanups.push(() => rmSync(work, { recursive: true, force: true }));
+  const info = sysInfo();
+  log(`${info.cpuModel} × ${info.cores}, kernel ${info.kernel}, Node ${info.node}, ${info.wrk}, nginx ${info.nginx}`);
+
+  if (o.soak) {
+    const agent = await startAgentTarget(work, { builtinUpstream: o.builtinUpstream, profile: false, log });
+    cleanups.push(() => agent.stop());
+    return runSoak(agent, { minutes: o.soakMinutes, reporter: writeReporter(work), log, info });
+  }
+
+  const floor = await startUpstream({
+    role: 'floor',
+    imds: { host: '127.254.169.254', port: 0 },
+    builtin: o.builtinUpstream,
+  });
+  cleanups.push(() => floor.stop());
+  const imds = floor.ready.imds;
+  const targets: Target[] = [
+    {
+      name: 'direct',
+      base: `http://${imds.host}:${imds.port}`,
+      pids: () => [floor.pid],
+      mainPid: floor.pid,
+      stop: floor.stop,
+    },
+  ];
+  if (o.targets.includes('nginx')) {
+    const nginx = await startNginx(work, imds);
+    cleanups.push(() => nginx.stop());
+    targets.push(nginx);
+  }
+  let agent: AgentTarget | undefined;
+  let agentMissing: string | undefined;
+  if (o.targets.includes('agent')) {
+    try {
+      agent = await startAgentTarget(work, { builtinUpstream: o.builtinUpstream, profile: o.profile, log });
+      cleanups.push(() => agent!.stop());
+      targets.push(agent);
+    } catch (e) {
+      agentMissing = (e as Error).message;
+      log(`AGENT NOT MEASURED: ${agentMissing}`);
+    }
+  }
+  const bpf: BpfStats | undefined = agent ? await startBpfStats(agent.cgroupPath, log) : undefined;
+  if (bpf) cleanups.push(() => bpf.restore());
+  const idleRssMiB = agent?.rssMiB();
+
+  const scenarios = allScenarios().filter(
+    (s) => o.scenarioFilter.length === 0 || o.scenarioFilter.some((f) => s.id.includes(f)),
+  );
+  if (scenarios.length === 0) throw new Error(`no scenario matches --scenario ${o.scenarioFilter.join(',')}`);
+  const estimate = scenarios.length * targets.length * (o.rounds * o.durationSec + o.warmupSec);
+  log(
+    `${scenarios.length} scenarios × ${targets.length} targets × ${o.rounds} rounds of ${o.durationSec}s (~${Math.ceil(estimate / 60)} min)`,
+  );
+  const reporter = writeReporter(work);
+  const results: ScenarioResult[] = [];
+  for (const s of scenarios) {
+    results.push(await measureScenario(targets, s, { ...o, reporter, log }));
+  }
+  const ebpf = bpf ? bpf.read() : undefined;
+  let agentAfter: Awaited<ReturnType<AgentTarget['finish']>> | undefined;
+  if (agent) agentAfter = await agent.finish();
+
+  const comps = results.map(compare);
+  const ebpfMax = ebpf?.programs.length ? Math.max(...ebpf.programs.map((p) => p.nsPerRun)) : null;
+  const goalList = goals(results, comps, idleRssMiB ?? null, ebpfMax);
+  const date = new Date();
+  const json = {
+    schema: 1,
+    date: date.toISOString(),
+    machine: info,
+    config: {
+      rounds: o.rounds,
+      durationSec: o.durationSec,
+      warmupSec: o.warmupSec,
+      order: targets.map((t) => t.name),
+      loadGenerator: `${info.wrk}; -t1 for 1 client, -t2 for 32; latency = request write to response end (connect excluded)`,
+      upstream: o.builtinUpstream ? 'built-in stand-in (NOT the emulator)' : 'lib/emulator',
+      quick: o.quick,
+    },
+    agentNotMeasured: agentMissing ?? null,
+    agent: agent
+      ? {
+          ...agent.describe(),
+          rssMiB: { idleBefore: idleRssMiB, duringMax: agent.rssMax(), after: agentAfter?.rssMiBAfter },
+        }
+      : null,
+    ebpf: ebpf ?? null,
+    results,
+    comparisons: comps,
+    goals: goalList,
+  };
+  const subtitle = [
+    `${info.hostname} · ${info.cpuModel} × ${info.cores} · kernel ${info.kernel} · Node ${info.node} · ${date.toISOString().slice(0, 16)}Z`,
+    `${info.wrk}; medians of ${o.rounds} alternating rounds × ${o.durationSec} s; 1 or 32 concurrent connections; upstream: ${json.config.upstream}`,
+  ];
+  process.stdout.write(`\n${table(results, comps)}\n\n`);
+  if (agent) {
+    const a = json.agent!.rssMiB;
+    process.stdout.write(
+      `agent RSS MiB: idle before ${a.idleBefore?.toFixed(1)}, max during ${a.duringMax.toFixed(1)}, after ${a.after?.toFixed(1)}\n`,
+    );
+  }
+  if (ebpf)
+    for (const p of ebpf.programs)
+      process.stdout.write(`eBPF ${p.name} (${p.type}): ${p.runCnt} runs, ${p.nsPerRun.toFixed(0)} ns/run\n`);
+  if (agentAfter?.profile) process.stdout.write(`\n${profileText(agentAfter.profile)}\n`);
+  if (agentMissing) process.stdout.write(`\nagent not measured: ${agentMissing}\n`);
+  process.stdout.write(`\ngoals:\n${goalTable(goalList)}\n`);
+  if (o.write) {
+    const files = writeResults(resultBaseName(date, info.hostname), json, chartSvg(results, comps, subtitle));
+    process.stdout.write(`\nwrote ${files.json}\n      ${files.svg}${files.png ? `\n      ${files.png}` : ''}\n`);
+  }
+  return 0;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    log(`${sig}: stopping`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+main()
+  .then(async (code) => {
+    await cleanup();
+    process.exitCode = code;
+  })
+  .catch(async (e: unknown) => {
+    process.stderr.write(`[bench] ERROR: ${e instanceof Error ? e.message : String(e)}\n`);
+    await cleanup();
+    process.exitCode = 1;
+  });
