@@ -1,0 +1,349 @@
+// N-API surface of the addon. All per-environment state lives in the GpaAddon instance (one per
+// main thread or Worker). The loaded BPF object is process-wide on purpose: every worker thread
+// looks connections up in the same maps the main thread attached, so the backend is one shared
+// object reached through ProcessBackend(). Only Napi::Error ever crosses into JavaScript.
+#include <napi.h>
+
+#ifdef _WIN32
+#include <ws2tcpip.h>
+#else
+#include <arpa/inet.h>
+#endif
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+#include "backend.h"
+
+namespace gpa {
+namespace {
+
+// The one backend of this process, created on first use. Deliberately never destroyed: worker
+// threads may still be inside Lookup() while the process exits, and the kernel closes our fds
+// (detaching non-pinned links) at exit anyway. The backend itself owns every fd with RAII.
+std::shared_ptr<Backend> ProcessBackend() {
+  static std::mutex mu;
+  static std::shared_ptr<Backend>* holder = nullptr;
+  std::lock_guard<std::mutex> lock(mu);
+  if (holder == nullptr) holder = new std::shared_ptr<Backend>(CreatePlatformBackend());
+  return *holder;
+}
+
+Napi::Error ToJsError(Napi::Env env, const BackendError& e) {
+  Napi::Error err = Napi::Error::New(env, e.what());
+  err.Set("code", Napi::String::New(env, "GPA_ERR_REDIRECTOR"));
+  err.Set("op", Napi::String::New(env, e.op()));
+  err.Set("errno", Napi::Number::New(env, e.err()));
+  return err;
+}
+
+// Runs fn, translating every C++ exception into a JavaScript Error.
+template <typename Fn>
+Napi::Value Guard(const Napi::CallbackInfo& info, Fn&& fn) {
+  Napi::Env env = info.Env();
+  try {
+    return fn(env);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const BackendError& e) {
+    throw ToJsError(env, e);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, std::string("guest-proxy-agent addon: ") + e.what());
+  }
+}
+
+std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (info.Length() <= i || !info[i].IsString()) {
+    throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a string");
+  }
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+std::uint32_t UintArg(const Napi::CallbackInfo& info, size_t i, const char* name, std::uint32_t max) {
+  if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= max) || d != static_cast<double>(static_cast<std::uint32_t>(d))) {
+    throw Napi::RangeError::New(info.Env(), std::string(name) + " must be an integer 0.." + std::to_string(max));
+  }
+  return static_cast<std::uint32_t>(d);
+}
+
+IpAddr ParseAddr(Napi::Env env, const std::string& s, const char* name) {
+  IpAddr a;
+  if (inet_pton(AF_INET, s.c_str(), a.bytes) == 1) {
+    a.family = 4;
+  } else if (inet_pton(AF_INET6, s.c_str(), a.bytes) == 1) {
+    a.family = 6;
+  } else {
+    throw Napi::TypeError::New(env, std::string(name) + " is not an IPv4 or IPv6 literal: '" + s + "'");
+  }
+  return a;
+}
+
+Endpoint EndpointArgs(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  Endpoint e;
+  e.addr = ParseAddr(info.Env(), StringArg(info, i, name), name);
+  e.port = static_cast<std::uint16_t>(UintArg(info, i + 1, (std::string(name) + " port").c_str(), 65535));
+  return e;
+}
+
+std::string AddrString(const IpAddr& a) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  inet_ntop(a.family == 4 ? AF_INET : AF_INET6, a.bytes, buf, sizeof(buf));
+  return buf;
+}
+
+const char* StateName(State s) {
+  switch (s) {
+    case State::Running: return "running";
+    case State::Degraded: return "degraded";
+    case State::Failed: return "failed";
+    case State::Unsupported: return "unsupported";
+    case State::Stopped: break;
+  }
+  return "stopped";
+}
+
+Napi::Object StatusToJs(Napi::Env env, const Status& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("state", StateName(s.state));
+  o.Set("mode", s.pinned ? "pinned" : "links");
+  o.Set("cgroupPath", s.cgroupPath);
+  Napi::Array progs = Napi::Array::New(env, s.programs.size());
+  for (size_t i = 0; i < s.programs.size(); i++) {
+    Napi::Object p = Napi::Object::New(env);
+    p.Set("name", s.programs[i].name);
+    p.Set("attached", s.programs[i].attached);
+    p.Set("id", s.programs[i].id);
+    progs.Set(static_cast<uint32_t>(i), p);
+  }
+  o.Set("programs", progs);
+  if (s.lastError) {
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("op", s.lastError->op);
+    e.Set("errno", s.lastError->err);
+    e.Set("message", s.lastError->message);
+    if (!s.lastError->verifierLog.empty()) e.Set("verifierLog", s.lastError->verifierLog);
+    o.Set("lastError", e);
+  }
+  Napi::Array warnings = Napi::Array::New(env, s.warnings.size());
+  for (size_t i = 0; i < s.warnings.size(); i++) warnings.Set(static_cast<uint32_t>(i), s.warnings[i]);
+  o.Set("warnings", warnings);
+  return o;
+}
+
+}  // namespace
+
+class GpaAddon : public Napi::Addon<GpaAddon> {
+ public:
+  GpaAddon(Napi::Env env, Napi::Object exports) : backend_(ProcessBackend()) {
+    LayoutSizes sizes = SharedLayoutSizes();
+    Napi::Object layout = Napi::Object::New(env);
+    layout.Set("endpoint", sizes.endpoint);
+    layout.Set("origin", sizes.origin);
+    layout.Set("connKey", sizes.connKey);
+#ifdef _WIN32
+    const char* platform = "windows";
+#else
+    const char* platform = "linux";
+#endif
+    DefineAddon(exports, {
+        InstanceMethod("probeKernel", &GpaAddon::ProbeKernel),
+        InstanceMethod("start", &GpaAddon::Start),
+        InstanceMethod("stop", &GpaAddon::Stop),
+        InstanceMethod("status", &GpaAddon::GetStatus),
+        InstanceMethod("setRule", &GpaAddon::SetRule),
+        InstanceMethod("removeRule", &GpaAddon::RemoveRule),
+        InstanceMethod("listRules", &GpaAddon::ListRules),
+        InstanceMethod("addExemptPid", &GpaAddon::AddExemptPid),
+        InstanceMethod("removeExemptPid", &GpaAddon::RemoveExemptPid),
+        InstanceMethod("lookupConnection", &GpaAddon::Lookup),
+        InstanceMethod("stats", &GpaAddon::Stats),
+        InstanceMethod("userInfo", &GpaAddon::UserInfo),
+        InstanceMethod("groupName", &GpaAddon::GroupName),
+        InstanceMethod("createReusePortListener", &GpaAddon::CreateListener),
+        InstanceValue("layoutSizes", layout, napi_enumerable),
+        InstanceValue("platform", Napi::String::New(env, platform), napi_enumerable),
+    });
+  }
+
+ private:
+  std::shared_ptr<Backend> backend_;
+
+  Napi::Value ProbeKernel(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      ProbeResult r = backend_->ProbeKernel();
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("supported", r.supported);
+      Napi::Array reasons = Napi::Array::New(env, r.reasons.size());
+      for (size_t i = 0; i < r.reasons.size(); i++) reasons.Set(static_cast<uint32_t>(i), r.reasons[i]);
+      o.Set("reasons", reasons);
+      return o;
+    });
+  }
+
+  // start({ objectPath, cgroupPath, pinDir, connMapSize, exemptPid, exemptCgroupId: bigint })
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "start() takes an options object");
+      Napi::Object o = info[0].As<Napi::Object>();
+      auto str = [&](const char* k) {
+        Napi::Value v = o.Get(k);
+        return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+      };
+      auto num = [&](const char* k, double dflt) {
+        Napi::Value v = o.Get(k);
+        return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : dflt;
+      };
+      StartOptions opts;
+      opts.objectPath = str("objectPath");
+      opts.cgroupPath = str("cgroupPath");
+      opts.pinDir = str("pinDir");
+      opts.connMapSize = static_cast<std::uint32_t>(num("connMapSize", 16384));
+      opts.exemptPid = static_cast<std::uint32_t>(num("exemptPid", 0));
+      Napi::Value cg = o.Get("exemptCgroupId");
+      if (cg.IsBigInt()) {
+        bool lossless = true;
+        opts.exemptCgroupId = cg.As<Napi::BigInt>().Uint64Value(&lossless);
+      }
+      return StatusToJs(env, backend_->Start(opts));
+    });
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      bool unpin = info.Length() > 0 && info[0].ToBoolean().Value();
+      backend_->Stop(unpin);
+      return env.Undefined();
+    });
+  }
+
+  Napi::Value GetStatus(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value { return StatusToJs(env, backend_->GetStatus()); });
+  }
+
+  // setRule(dst, dstPort, proxy, proxyPort)
+  Napi::Value SetRule(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      Rule r{EndpointArgs(info, 0, "dst"), EndpointArgs(info, 2, "proxy")};
+      backend_->SetRule(r);
+      return env.Undefined();
+    });
+  }
+
+  Napi::Value RemoveRule(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      return Napi::Boolean::New(env, backend_->RemoveRule(EndpointArgs(info, 0, "dst")));
+    });
+  }
+
+  Napi::Value ListRules(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      std::vector<Rule> rules = backend_->ListRules();
+      Napi::Array out = Napi::Array::New(env, rules.size());
+      for (size_t i = 0; i < rules.size(); i++) {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("dst", AddrString(rules[i].dst.addr));
+        r.Set("dstPort", rules[i].dst.port);
+        r.Set("proxy", AddrString(rules[i].proxy.addr));
+        r.Set("proxyPort", rules[i].proxy.port);
+        out.Set(static_cast<uint32_t>(i), r);
+      }
+      return out;
+    });
+  }
+
+  Napi::Value AddExemptPid(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      backend_->AddExemptPid(UintArg(info, 0, "pid", 0x7fffffff));
+      return env.Undefined();
+    });
+  }
+
+  Napi::Value RemoveExemptPid(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      return Napi::Boolean::New(env, backend_->RemoveExemptPid(UintArg(info, 0, "pid", 0x7fffffff)));
+    });
+  }
+
+  // lookupConnection(peerAddr, peerPort, localAddr, localPort, consume) -> origin | null
+  Napi::Value Lookup(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      Endpoint peer = EndpointArgs(info, 0, "peer");
+      Endpoint local = EndpointArgs(info, 2, "local");
+      bool consume = info.Length() > 4 && info[4].ToBoolean().Value();
+      std::optional<ConnOrigin> o = backend_->Lookup(peer, local, consume);
+      if (!o) return env.Null();
+      Napi::Object r = Napi::Object::New(env);
+      r.Set("pid", o->pid);
+      r.Set("tid", o->tid);
+      r.Set("uid", o->uid);
+      r.Set("gid", o->gid);
+      r.Set("comm", o->comm);
+      r.Set("cgroupId", Napi::BigInt::New(env, o->cgroupId));
+      r.Set("cookie", Napi::BigInt::New(env, o->cookie));
+      r.Set("origDst", AddrString(o->origDst.addr));
+      r.Set("origPort", o->origDst.port);
+      r.Set("family", o->origDst.addr.family);
+      r.Set("viaV4Mapped", o->viaV4Mapped);
+      if (o->hasLogonId) {
+        r.Set("logonId", Napi::BigInt::New(env, o->logonId));
+        r.Set("isAdmin", o->isAdmin);
+      }
+      return r;
+    });
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      Napi::Object out = Napi::Object::New(env);
+      for (const auto& [name, value] : backend_->Stats()) out.Set(name, Napi::BigInt::New(env, value));
+      return out;
+    });
+  }
+
+  Napi::Value UserInfo(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      std::optional<UserEntry> u = LookupUser(UintArg(info, 0, "uid", 0xffffffffu));
+      if (!u) return env.Null();
+      Napi::Object r = Napi::Object::New(env);
+      r.Set("name", u->name);
+      r.Set("gid", u->gid);
+      Napi::Array groups = Napi::Array::New(env, u->groups.size());
+      for (size_t i = 0; i < u->groups.size(); i++) {
+        Napi::Object g = Napi::Object::New(env);
+        g.Set("gid", u->groups[i].gid);
+        if (u->groups[i].name) {
+          g.Set("name", *u->groups[i].name);
+        } else {
+          g.Set("name", env.Null());
+        }
+        groups.Set(static_cast<uint32_t>(i), g);
+      }
+      r.Set("groups", groups);
+      return r;
+    });
+  }
+
+  Napi::Value GroupName(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      std::optional<std::string> n = LookupGroupName(UintArg(info, 0, "gid", 0xffffffffu));
+      return n ? Napi::Value(Napi::String::New(env, *n)) : env.Null();
+    });
+  }
+
+  Napi::Value CreateListener(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      std::string host = StringArg(info, 0, "host");
+      auto port = static_cast<std::uint16_t>(UintArg(info, 1, "port", 65535));
+      int backlog = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 511;
+      return Napi::Number::New(env, static_cast<double>(CreateReusePortListener(host, port, backlog)));
+    });
+  }
+};
+
+}  // namespace gpa
+
+using gpa::GpaAddon;
+NODE_API_ADDON(GpaAddon)

@@ -1,0 +1,297 @@
+// Lifecycle of the Linux backend: open, size and pin the maps, load, attach (or swap programs in
+// pinned links), exempt the agent, and release in reverse order.
+#include "linux_backend.h"
+
+#include <bpf/bpf.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "../../bpf/redirect.h"
+
+namespace gpa::linux_bpf {
+
+const std::array<ProgramSpec, 3> kPrograms = {{
+    {"connect4", "gpa_connect4", BPF_CGROUP_INET4_CONNECT},
+    {"connect6", "gpa_connect6", BPF_CGROUP_INET6_CONNECT},
+    {"sockops", "gpa_sockops", BPF_CGROUP_SOCK_OPS},
+}};
+
+namespace {
+
+const char* kMapNames[] = {"rules", "exempt_tgid", "exempt_cgroup", "sk_origin", "sk_connkey", "by_conn", "stats"};
+
+[[noreturn]] void Fail(const std::string& op, int err, const std::string& what) {
+  throw BackendError(op, err, what + ": " + std::strerror(err));
+}
+
+std::string LinkPinPath(const std::string& pinDir, const ProgramSpec& p) {
+  return pinDir + "/link_" + p.shortName;
+}
+
+bool PathExists(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+// The verifier's own words, if libbpf printed them; otherwise everything libbpf said.
+std::string ExtractVerifierLog(const std::string& all) {
+  auto begin = all.find("-- BEGIN PROG LOAD LOG --");
+  if (begin == std::string::npos) return all;
+  auto end = all.find("-- END PROG LOAD LOG --", begin);
+  return all.substr(begin, end == std::string::npos ? std::string::npos : end + 23 - begin);
+}
+
+}  // namespace
+
+LinuxBackend::LinuxBackend() = default;
+LinuxBackend::~LinuxBackend() {
+  std::unique_lock lock(mu_);
+  ReleaseLocked(false);
+}
+
+ProbeResult LinuxBackend::ProbeKernel() {
+  ProbeResult r;
+  struct Need {
+    const char* what;
+    int ok;
+  } needs[] = {
+      {"cgroup/connect programs (BPF_PROG_TYPE_CGROUP_SOCK_ADDR)",
+       libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, nullptr)},
+      {"sockops programs (BPF_PROG_TYPE_SOCK_OPS)", libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SOCK_OPS, nullptr)},
+      {"socket-local storage maps (BPF_MAP_TYPE_SK_STORAGE)",
+       libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SK_STORAGE, nullptr)},
+      {"LRU hash maps (BPF_MAP_TYPE_LRU_HASH)", libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LRU_HASH, nullptr)},
+  };
+  for (const auto& n : needs) {
+    if (n.ok == 1) continue;
+    if (n.ok < 0) {
+      r.reasons.push_back(std::string("kernel refused to load a test for ") + n.what + ": " + std::strerror(-n.ok) +
+                          " (run as root, or with CAP_BPF and CAP_NET_ADMIN)");
+    } else {
+      r.reasons.push_back(std::string("kernel lacks ") + n.what);
+    }
+  }
+  r.supported = r.reasons.empty();
+  return r;
+}
+
+Status LinuxBackend::Start(const StartOptions& opts) {
+  std::unique_lock lock(mu_);
+  if (status_.state == State::Running || status_.state == State::Degraded) {
+    throw BackendError("start", EALREADY, "redirector already running in this process; call stop() first");
+  }
+  status_ = Status{};
+  status_.cgroupPath = opts.cgroupPath;
+  status_.pinned = !opts.pinDir.empty();
+  CaptureLibbpfLogBegin();
+  try {
+    StartLocked(opts);
+    CaptureLibbpfLogEnd();
+    status_.state = State::Running;
+  } catch (const BackendError& e) {
+    std::string log = CaptureLibbpfLogEnd();
+    ErrorInfo info{e.op(), e.err(), e.what(), ""};
+    if (e.op() == "load") info.verifierLog = ExtractVerifierLog(log);
+    ReleaseLocked(false);
+    status_.state = State::Failed;
+    status_.lastError = info;
+  }
+  return status_;
+}
+
+void LinuxBackend::StartLocked(const StartOptions& opts) {
+  opts_ = opts;
+  cgroupFd_.reset(::open(opts.cgroupPath.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!cgroupFd_.valid()) Fail("open cgroup", errno, "cannot open cgroup v2 directory " + opts.cgroupPath);
+  struct stat st;
+  if (::fstat(cgroupFd_.get(), &st) != 0) Fail("open cgroup", errno, "cannot stat " + opts.cgroupPath);
+  const std::uint64_t cgroupId = st.st_ino;  // a cgroup v2 directory's inode number is its id
+
+  bpf_object* raw = bpf_object__open_file(opts.objectPath.c_str(), nullptr);
+  if (raw == nullptr) Fail("open object", errno, "cannot open BPF object " + opts.objectPath + " (run npm run build)");
+  obj_.reset(raw);
+
+  bpf_map* byConn = bpf_object__find_map_by_name(raw, "by_conn");
+  if (byConn == nullptr) Fail("open object", ENOENT, "BPF object has no by_conn map");
+  if (opts.connMapSize < 64) Fail("start", EINVAL, "connMapSize must be at least 64");
+  if (bpf_map__set_max_entries(byConn, opts.connMapSize) != 0) Fail("start", errno, "cannot size by_conn");
+
+  if (!opts.pinDir.empty()) PreparePins(raw, opts.pinDir);
+
+  if (bpf_object__load(raw) != 0) Fail("load", errno, "the kernel refused the BPF programs (see verifierLog)");
+
+  auto mapFd = [&](const char* name) {
+    bpf_map* m = bpf_object__find_map_by_name(raw, name);
+    int fd = m ? bpf_map__fd(m) : -1;
+    if (fd < 0) Fail("load", ENOENT, std::string("BPF object has no map ") + name);
+    return fd;
+  };
+  rulesFd_ = mapFd("rules");
+  exemptFd_ = mapFd("exempt_tgid");
+  exemptCgFd_ = mapFd("exempt_cgroup");
+  byConnFd_ = mapFd("by_conn");
+  statsFd_ = mapFd("stats");
+
+  // Exempt the agent before any program can redirect its own connects.
+  ApplySelfExemption(opts);
+
+  for (size_t i = 0; i < kPrograms.size(); i++) {
+    bpf_program* prog = bpf_object__find_program_by_name(raw, kPrograms[i].progName);
+    if (prog == nullptr) Fail("load", ENOENT, std::string("BPF object has no program ") + kPrograms[i].progName);
+    AttachOrUpdate(i, prog, cgroupId);
+    bpf_prog_info info;
+    std::memset(&info, 0, sizeof(info));
+    std::uint32_t len = sizeof(info);
+    ProgramInfo pi{kPrograms[i].shortName, true, 0};
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0) pi.id = info.id;
+    status_.programs.push_back(pi);
+  }
+  CheckForeignPrograms();
+}
+
+// Reuse pinned maps when they match this object; a mismatch (e.g. a new connMapSize) gets a fresh
+// map, because libbpf would otherwise refuse to load.
+void LinuxBackend::PreparePins(bpf_object* obj, const std::string& pinDir) {
+  if (::mkdir(pinDir.c_str(), 0700) != 0 && errno != EEXIST) {
+    Fail("pin", errno, "cannot create pin directory " + pinDir + " (is bpffs mounted at /sys/fs/bpf?)");
+  }
+  for (const char* name : kMapNames) {
+    bpf_map* m = bpf_object__find_map_by_name(obj, name);
+    if (m == nullptr) continue;
+    std::string path = pinDir + "/" + name;
+    if (PathExists(path)) {
+      UniqueFd fd(bpf_obj_get(path.c_str()));
+      bpf_map_info info;
+      std::memset(&info, 0, sizeof(info));
+      std::uint32_t len = sizeof(info);
+      bool same = fd.valid() && bpf_obj_get_info_by_fd(fd.get(), &info, &len) == 0 &&
+                  info.type == static_cast<std::uint32_t>(bpf_map__type(m)) &&
+                  info.key_size == bpf_map__key_size(m) && info.value_size == bpf_map__value_size(m) &&
+                  info.max_entries == bpf_map__max_entries(m) && info.map_flags == bpf_map__map_flags(m);
+      if (!same) {
+        ::unlink(path.c_str());
+        status_.warnings.push_back(std::string("pinned map ") + name + " did not match this build; replaced it");
+      }
+    }
+    if (bpf_map__set_pin_path(m, path.c_str()) != 0) Fail("pin", errno, "cannot set pin path " + path);
+  }
+}
+
+// Links mode: attach a new fd link. Pinned mode: swap the program inside the pinned link if it is
+// ours (same cgroup, same hook), so there is never a moment with no program attached.
+void LinuxBackend::AttachOrUpdate(size_t i, bpf_program* prog, std::uint64_t cgroupId) {
+  const ProgramSpec& spec = kPrograms[i];
+  const std::string op = std::string("attach ") + spec.shortName;
+  if (!opts_.pinDir.empty()) {
+    std::string pin = LinkPinPath(opts_.pinDir, spec);
+    if (PathExists(pin)) {
+      LinkPtr old(bpf_link__open(pin.c_str()));
+      bpf_link_info info;
+      std::memset(&info, 0, sizeof(info));
+      std::uint32_t len = sizeof(info);
+      bool ours = old && bpf_obj_get_info_by_fd(bpf_link__fd(old.get()), &info, &len) == 0 &&
+                  info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.cgroup_id == cgroupId &&
+                  info.cgroup.attach_type == static_cast<std::uint32_t>(spec.attachType);
+      if (ours) {
+        if (bpf_link__update_program(old.get(), prog) != 0) Fail(op, errno, "cannot swap program in " + pin);
+        links_[i] = std::move(old);
+        return;
+      }
+      // A pin for another cgroup or hook: drop it (its link detaches once our fd closes).
+      ::unlink(pin.c_str());
+      status_.warnings.push_back("replaced pinned link " + pin + " that belonged to another cgroup");
+    }
+  }
+  LinkPtr link(bpf_program__attach_cgroup(prog, cgroupFd_.get()));
+  if (!link) Fail(op, errno, "cannot attach " + std::string(spec.shortName) + " to " + opts_.cgroupPath);
+  if (!opts_.pinDir.empty()) {
+    std::string pin = LinkPinPath(opts_.pinDir, spec);
+    if (bpf_link__pin(link.get(), pin.c_str()) != 0) Fail("pin", errno, "cannot pin " + pin);
+  }
+  links_[i] = std::move(link);
+}
+
+// Put the new self-exemption in first, then remove the previous owner's (a pid that may now
+// belong to an unrelated process).
+void LinuxBackend::ApplySelfExemption(const StartOptions& opts) {
+  const std::uint32_t self = GPA_EXEMPT_SELF;
+  if (opts.exemptPid != 0 && bpf_map_update_elem(exemptFd_, &opts.exemptPid, &self, BPF_ANY) != 0) {
+    Fail("exempt", errno, "cannot exempt pid " + std::to_string(opts.exemptPid));
+  }
+  std::vector<std::uint32_t> stale;
+  std::uint32_t key = 0, next = 0;
+  std::uint32_t* prev = nullptr;
+  while (bpf_map_get_next_key(exemptFd_, prev, &next) == 0 && stale.size() < GPA_EXEMPT_MAX) {
+    std::uint32_t mark = 0;
+    if (next != opts.exemptPid && bpf_map_lookup_elem(exemptFd_, &next, &mark) == 0 && mark == GPA_EXEMPT_SELF) {
+      stale.push_back(next);
+    }
+    key = next;
+    prev = &key;
+  }
+  for (std::uint32_t pid : stale) bpf_map_delete_elem(exemptFd_, &pid);
+  // Same for the pid-namespace variant: one self cgroup at a time.
+  std::vector<std::uint64_t> staleCg;
+  std::uint64_t ckey = 0, cnext = 0;
+  std::uint64_t* cprev = nullptr;
+  while (bpf_map_get_next_key(exemptCgFd_, cprev, &cnext) == 0 && staleCg.size() < 16) {
+    if (cnext != opts.exemptCgroupId) staleCg.push_back(cnext);
+    ckey = cnext;
+    cprev = &ckey;
+  }
+  if (opts.exemptCgroupId != 0 && bpf_map_update_elem(exemptCgFd_, &opts.exemptCgroupId, &self, BPF_ANY) != 0) {
+    Fail("exempt", errno, "cannot exempt cgroup " + std::to_string(opts.exemptCgroupId));
+  }
+  for (std::uint64_t id : staleCg) bpf_map_delete_elem(exemptCgFd_, &id);
+}
+
+void LinuxBackend::CheckForeignPrograms() {
+  for (const auto& spec : kPrograms) {
+    std::uint32_t ids[64];
+    std::uint32_t count = 64, flags = 0;
+    if (bpf_prog_query(cgroupFd_.get(), spec.attachType, 0, &flags, ids, &count) != 0) continue;
+    if (count > 1) {
+      status_.warnings.push_back(std::to_string(count - 1) + " other program(s) attached to " + spec.shortName +
+                                 " on " + opts_.cgroupPath + "; they run alongside ours");
+    }
+  }
+}
+
+void LinuxBackend::Stop(bool unpin) {
+  std::unique_lock lock(mu_);
+  ReleaseLocked(unpin);
+  status_ = Status{};
+}
+
+// Reverse order of Start. Unpinning first makes closing our link fds detach the programs.
+void LinuxBackend::ReleaseLocked(bool unpin) {
+  if (unpin && !opts_.pinDir.empty()) {
+    for (const auto& spec : kPrograms) ::unlink(LinkPinPath(opts_.pinDir, spec).c_str());
+    for (const char* name : kMapNames) ::unlink((opts_.pinDir + "/" + name).c_str());
+    ::rmdir(opts_.pinDir.c_str());
+  }
+  for (auto& l : links_) l.reset();
+  rulesFd_ = exemptFd_ = exemptCgFd_ = byConnFd_ = statsFd_ = -1;
+  obj_.reset();
+  cgroupFd_.reset();
+}
+
+Status LinuxBackend::GetStatus() {
+  std::shared_lock lock(mu_);
+  return status_;
+}
+
+void LinuxBackend::RequireRunning(const char* op) const {
+  if (obj_ == nullptr || byConnFd_ < 0) throw BackendError(op, ENOTCONN, "redirector is not running; call start()");
+}
+
+std::unique_ptr<Backend> CreatePlatformBackend() { return std::make_unique<LinuxBackend>(); }
+
+}  // namespace gpa::linux_bpf
+
+namespace gpa {
+std::unique_ptr<Backend> CreatePlatformBackend() { return linux_bpf::CreatePlatformBackend(); }
+}  // namespace gpa
