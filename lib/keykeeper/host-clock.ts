@@ -1,0 +1,32 @@
+/** The agent's notion of host time, synced from `x-ms-azure-host-date` (fallback `Date`). */
+export class HostClock {
+  private offsetMs = 0;
+  private lastSync: number | null = null;
+
+  constructor(
+    private readonly now: () => number,
+    private readonly syncIntervalMs: number,
+  ) {}
+
+  /** Adopts the host's time from response headers when the last sync is older than the interval. */
+  observe(headers: Record<string, string | string[] | undefined>): void {
+    const local = this.now();
+    if (this.lastSync !== null && local - this.lastSync < this.syncIntervalMs) return;
+    const raw = headers['x-ms-azure-host-date'] ?? headers.date;
+    const text = Array.isArray(raw) ? raw[0] : raw;
+    if (!text) return;
+    const host = Date.parse(text);
+    if (!Number.isFinite(host)) return;
+    this.offsetMs = host - local;
+    this.lastSync = local;
+  }
+
+  /** Milliseconds to add to local time to get host time. */
+  offset(): number {
+    return this.offsetMs;
+  }
+
+  hostNow(): Date {
+    return new Date(this.now() + this.offsetMs);
+  }
+}
