@@ -3,6 +3,20 @@
  * redirector, key and listener, the `/provision` answer the data plane serves, and the client
  * behind `gpa --status [--wait N]`.
  */
+
+export {
+  AUDIT_LOG_NAME,
+  type AuditFilter,
+  type AuditRecord,
+  auditLogFiles,
+  followFile,
+  formatAuditRecord,
+  matchesAudit,
+  parseAuditLines,
+  readAuditRecords,
+  safeText,
+} from './audit-log.js';
+export { type LearnResult, learnRules, type RuleItem } from './learn.js';
 export {
   keyLatchMessage,
   listenerModuleStatus,
