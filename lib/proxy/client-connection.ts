@@ -1,0 +1,432 @@
+import { Buffer } from 'node:buffer';
+import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { ChunkedDecoder } from './chunked.js';
+import { Exchange, type ExchangeHost } from './exchange.js';
+import { answerLocalPath } from './local-paths.js';
+import { parseRequestHead, type RequestHead } from './request-head.js';
+import { CONTINUE_100, errorBody, localResponse } from './responses.js';
+import type {
+  CallerClaims,
+  ConnOriginLike,
+  Decision,
+  EndpointRoute,
+  ProxyContext,
+  ProxySnapshot,
+  RequestAuditRecord,
+} from './types.js';
+import type { UpstreamPool } from './upstream-pool.js';
+import { buildUpstreamHead } from './upstream-request.js';
+
+enum State {
+  Head,
+  Body,
+  Busy,
+  Closed,
+}
+
+const EMPTY = Buffer.alloc(0);
+/** Bytes a client may pipeline while its current request is in flight before reads pause. */
+const MAX_PENDING_WHILE_BUSY = 256 * 1024;
+/** How long an agent error response lingers for the client to read it before the socket is torn down. */
+const LINGER_MS = 2000;
+
+let nextConnectionId = 1;
+
+/** The request being handled on a connection (one at a time: pipelined requests wait in order). */
+interface Current {
+  id: number;
+  head: RequestHead;
+  snapshot: ProxySnapshot;
+  decision: Decision | null;
+  t0: number;
+  timeMs: number;
+  signed: boolean;
+  // Body being read: buffered for signing, or streamed (signature-exempt uploads).
+  stream: Exchange | null;
+  decoder: ChunkedDecoder | null;
+  need: number;
+  parts: Buffer[];
+  got: number;
+  limit: number;
+}
+
+/** Normalises `::ffff:a.b.c.d` to `a.b.c.d` (the kernel publishes the IPv4 form). */
+export function normalizeAddress(a: string | undefined): string {
+  if (a === undefined) return '';
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
+/**
+ * One client connection on the agent port, from accept to close. Attribution happens once, here,
+ * at accept (the kernel record is consumed); each request then runs top to bottom: parse head →
+ * authorize against the snapshot current at that moment → read or stream the body → sign →
+ * forward → relay the response → audit. Requests are handled strictly one at a time, in order.
+ */
+export class ClientConnection implements ExchangeHost {
+  readonly id = nextConnectionId++;
+  clientVersion: 10 | 11 = 11;
+  private pending: Buffer | null = null;
+  private state = State.Head;
+  private headStart = 0;
+  private lastActive = performance.now();
+  private requests = 0;
+  private cur: Current | null = null;
+  private exchange: Exchange | null = null;
+  private readonly origin: ConnOriginLike | null;
+  private readonly route: EndpointRoute | null = null;
+  private readonly claims: CallerClaims | null = null;
+
+  constructor(
+    readonly socket: net.Socket,
+    private readonly ctx: ProxyContext,
+    private readonly pool: UpstreamPool,
+  ) {
+    socket.setNoDelay(true);
+    this.origin = this.attribute();
+    if (this.origin !== null) {
+      const o = this.origin;
+      this.route = ctx.routes.find((r) => r.port === o.origPort && r.address === o.origDst) ?? null;
+      this.claims = ctx.claims(o);
+    }
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.exchange?.onClientDrain());
+    socket.on('timeout', () => this.onTimeout());
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.onClose());
+    socket.setTimeout(ctx.timeouts.headerMs);
+  }
+
+  private attribute(): ConnOriginLike | null {
+    const s = this.socket;
+    try {
+      return this.ctx.lookup(
+        { address: normalizeAddress(s.remoteAddress), port: s.remotePort ?? 0 },
+        { address: normalizeAddress(s.localAddress), port: s.localPort ?? 0 },
+      );
+    } catch {
+      return null; // a lookup failure is a miss: default-closed
+    }
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.state === State.Closed) return;
+    this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+    if (this.state === State.Head) this.processHead();
+    else if (this.state === State.Body) this.feedBody();
+    else if (this.pending.length > MAX_PENDING_WHILE_BUSY) this.socket.pause();
+  }
+
+  private processHead(): void {
+    const buf = this.pending!;
+    const now = performance.now();
+    if (this.headStart === 0) this.headStart = now;
+    const r = parseRequestHead(buf, 0, buf.length, this.ctx.headLimits);
+    if (r.kind === 'incomplete') {
+      if (now - this.headStart > this.ctx.timeouts.headerMs)
+        this.reject(408, 'HEADER_TIMEOUT', 'request head too slow');
+      return;
+    }
+    if (r.kind === 'error') {
+      this.reject(r.status, 'BAD_REQUEST', r.reason);
+      return;
+    }
+    this.pending = r.headEnd < buf.length ? buf.subarray(r.headEnd) : null;
+    this.clientVersion = r.head.version;
+    this.handleRequest(r.head);
+  }
+
+  /** The per-request path, top to bottom. */
+  private handleRequest(head: RequestHead): void {
+    const snapshot = this.ctx.snapshot; // captured once: this request uses this policy and key
+    const cur: Current = {
+      id: ++this.requests,
+      head,
+      snapshot,
+      decision: null,
+      t0: this.headStart,
+      timeMs: Date.now(),
+      signed: false,
+      stream: null,
+      decoder: null,
+      need: 0,
+      parts: [],
+      got: 0,
+      limit: 0,
+    };
+    this.cur = cur;
+    this.state = State.Busy;
+    if (this.origin === null || this.route === null) {
+      const local = answerLocalPath(head, snapshot, () => this.directPeerUid());
+      if (local !== null) this.respondLocal(local.status, local.body, local.code, local.contentType);
+      else this.reject(421, 'NOT_ATTRIBUTED', 'connection was not redirected by the agent; connect to the service');
+      return;
+    }
+    const decision = snapshot.decide(
+      { endpoint: this.route.name, method: head.method, rawTarget: head.target },
+      this.claims!,
+    );
+    cur.decision = decision;
+    if (!decision.forward) {
+      this.reject(decision.status ?? 403, decision.code, 'request denied by policy');
+      return;
+    }
+    const limits = this.ctx.bodyLimits;
+    cur.limit = decision.signatureExempt ? limits.maxExemptBody : limits.maxBody;
+    if (head.contentLength > cur.limit) {
+      this.reject(413, 'BODY_TOO_LARGE', `body over ${cur.limit} bytes`);
+      return;
+    }
+    const hasBody = head.contentLength > 0 || head.chunked;
+    if (!hasBody) {
+      this.forward(cur, EMPTY);
+      return;
+    }
+    if (head.expectContinue) this.socket.write(CONTINUE_100);
+    if (head.chunked) cur.decoder = new ChunkedDecoder();
+    else cur.need = head.contentLength;
+    if (decision.signatureExempt) {
+      // Uploads are not signed, so they need not be held: stream them (up to 100 MiB).
+      const body = head.chunked ? ({ kind: 'chunked' } as const) : ({ kind: 'length', length: cur.need } as const);
+      const up = buildUpstreamHead(head, this.claims!.uid === 0, body, snapshot, false);
+      cur.stream = this.startExchange(head, up.text, null);
+    }
+    this.state = State.Body;
+    if (this.pending !== null) this.feedBody();
+  }
+
+  /** Consumes body bytes from `pending` for the current request (buffered or streamed). */
+  private feedBody(): void {
+    const cur = this.cur!;
+    const buf = this.pending!;
+    if (cur.decoder !== null) {
+      const dec = cur.decoder;
+      const end = dec.feed(
+        buf,
+        0,
+        buf.length,
+        cur.stream === null ? (b, s, e) => cur.parts.push(b.subarray(s, e)) : undefined,
+      );
+      if (end === -1) {
+        this.bodyFailed(400, 'BAD_CHUNKED_BODY', dec.error ?? 'bad chunked body');
+        return;
+      }
+      if (dec.total > cur.limit) {
+        this.bodyFailed(413, 'BODY_TOO_LARGE', `body over ${cur.limit} bytes`);
+        return;
+      }
+      if (cur.stream !== null && end > 0 && !cur.stream.writeBody(buf.subarray(0, end))) this.socket.pause();
+      this.pending = end < buf.length ? buf.subarray(end) : null;
+      if (!dec.done) return;
+    } else {
+      const used = Math.min(cur.need - cur.got, buf.length);
+      const slice = used === buf.length ? buf : buf.subarray(0, used);
+      cur.got += used;
+      this.pending = used < buf.length ? buf.subarray(used) : null;
+      if (cur.stream !== null) {
+        if (!cur.stream.writeBody(slice)) this.socket.pause();
+      } else cur.parts.push(slice);
+      if (cur.got < cur.need) return;
+    }
+    this.state = State.Busy;
+    if (cur.stream !== null) cur.stream.endBody();
+    else this.forward(cur, cur.parts.length === 1 ? cur.parts[0]! : Buffer.concat(cur.parts));
+  }
+
+  private bodyFailed(status: number, code: string, detail: string): void {
+    const cur = this.cur!;
+    if (cur.stream !== null && cur.stream.status !== 0) {
+      // The response already started: nothing sensible can be said any more.
+      cur.stream.abort();
+      this.socket.destroy();
+      return;
+    }
+    cur.stream?.abort();
+    this.exchange = null;
+    this.reject(status, code, detail);
+  }
+
+  /** Signs (when a key is held) and forwards a request whose body is complete. */
+  private forward(cur: Current, body: Buffer): void {
+    const up = buildUpstreamHead(cur.head, this.claims!.uid === 0, { kind: 'buffered', body }, cur.snapshot, true);
+    cur.signed = up.signed;
+    this.startExchange(cur.head, up.text, body);
+  }
+
+  private startExchange(head: RequestHead, text: string, body: Buffer | null): Exchange {
+    const ex = new Exchange(
+      this,
+      this.pool,
+      this.route!.upstream,
+      head.method,
+      text,
+      body,
+      this.ctx.timeouts.responseMs,
+      head.close,
+    );
+    this.exchange = ex;
+    ex.start();
+    return ex;
+  }
+
+  // ExchangeHost
+
+  exchangeFinished(ex: Exchange, closeClient: boolean): void {
+    this.exchange = null;
+    this.complete(ex.status, ex);
+    if (closeClient || this.cur === null || this.cur.head.close || this.ctx.draining) {
+      this.cur = null;
+      this.state = State.Closed;
+      this.socket.end();
+      return;
+    }
+    this.cur = null;
+    this.state = State.Head;
+    this.headStart = 0;
+    this.lastActive = performance.now();
+    if (this.socket.isPaused()) this.socket.resume();
+    if (this.pending !== null) this.processHead();
+  }
+
+  exchangeFailed(ex: Exchange, status: number, code: string, detail: string): void {
+    this.exchange = null;
+    this.reject(status, code, detail, ex);
+  }
+
+  exchangeAborted(ex: Exchange): void {
+    this.exchange = null;
+    this.complete(ex.status, ex);
+    this.cur = null;
+    this.state = State.Closed;
+    this.socket.destroy();
+  }
+
+  resumeClient(): void {
+    if (this.state === State.Body) this.socket.resume();
+  }
+
+  // Agent-generated answers
+
+  /** Answers with an agent error, records it, and closes the connection (spec section 5). */
+  private reject(status: number, code: string, detail: string, ex?: Exchange): void {
+    if (this.state === State.Closed) return;
+    this.complete(status, ex ?? null, code);
+    this.cur = null;
+    this.state = State.Closed;
+    this.socket.end(localResponse(status, errorBody(status, code, detail)));
+    this.linger();
+  }
+
+  private respondLocal(status: number, body: string, code: string, contentType: string): void {
+    this.complete(status, null, code);
+    this.cur = null;
+    this.state = State.Closed;
+    this.socket.end(localResponse(status, body, { contentType }));
+    this.linger();
+  }
+
+  private linger(): void {
+    this.pending = null;
+    setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
+  }
+
+  private directPeerUid(): number | null {
+    const s = this.socket;
+    return this.ctx.directPeerUid(
+      { address: normalizeAddress(s.remoteAddress), port: s.remotePort ?? 0 },
+      { address: normalizeAddress(s.localAddress), port: s.localPort ?? 0 },
+    );
+  }
+
+  // Bookkeeping
+
+  /** Writes the audit record and reports the request to the metrics hook. */
+  private complete(status: number, ex: Exchange | null, code?: string): void {
+    const cur = this.cur;
+    const now = performance.now();
+    const d = cur?.decision ?? null;
+    const upstreamMs = ex !== null && ex.sentAt > 0 ? (ex.headAt > 0 ? ex.headAt : now) - ex.sentAt : null;
+    const elapsedMs = cur !== null ? now - cur.t0 : 0;
+    const record: RequestAuditRecord = {
+      timeMs: cur?.timeMs ?? Date.now(),
+      connectionId: this.id,
+      requestId: cur?.id ?? this.requests + 1,
+      caller: this.claims,
+      comm: this.origin?.comm ?? null,
+      origDst: this.origin !== null ? this.origin.origDst + ':' + this.origin.origPort : null,
+      endpoint: this.route?.name ?? null,
+      method: cur?.head.method ?? '',
+      target: cur?.head.target ?? '',
+      outcome: d !== null ? d.outcome : 'error',
+      code: code ?? d?.code ?? '',
+      ruleId: d?.ruleId ?? null,
+      privilege: d?.privilege ?? null,
+      identity: d?.identity ?? null,
+      mode: d?.mode ?? null,
+      policyEpoch: cur?.snapshot.epoch ?? this.ctx.snapshot.epoch,
+      status,
+      elapsedMs,
+      upstreamMs,
+      signed: cur?.signed ?? false,
+    };
+    const audit = this.ctx.audit(record);
+    const hook = this.ctx.onRequestDone;
+    if (hook !== null) {
+      hook({
+        endpoint: record.endpoint,
+        outcome: d?.outcome ?? null,
+        status,
+        code: record.code || null,
+        attributed: this.origin !== null,
+        addedSeconds: (elapsedMs - (upstreamMs ?? 0)) / 1000,
+        upstreamSeconds: upstreamMs !== null ? upstreamMs / 1000 : null,
+        upstreamError: ex?.upstreamError ?? null,
+        audit,
+      });
+    }
+  }
+
+  /** Shutdown: an idle keep-alive connection closes now; a busy one closes after its response. */
+  closeIfIdle(): void {
+    if (this.state === State.Head && this.pending === null) {
+      this.state = State.Closed;
+      this.socket.end();
+    }
+  }
+
+  /** True once the connection is fully closed. */
+  get closed(): boolean {
+    return this.socket.destroyed;
+  }
+
+  private onTimeout(): void {
+    switch (this.state) {
+      case State.Head:
+        if (this.pending !== null) this.reject(408, 'HEADER_TIMEOUT', 'request head too slow');
+        else if (performance.now() - this.lastActive >= this.ctx.timeouts.keepAliveMs) this.socket.end();
+        else this.socket.setTimeout(this.ctx.timeouts.headerMs);
+        return;
+      case State.Body:
+        this.cur?.stream?.abort();
+        this.exchange = null;
+        this.reject(408, 'BODY_TIMEOUT', 'request body stalled');
+        return;
+      case State.Busy:
+        this.socket.setTimeout(this.ctx.timeouts.headerMs); // the exchange has its own deadlines
+        return;
+      case State.Closed:
+        this.socket.destroy();
+    }
+  }
+
+  private onClose(): void {
+    const ex = this.exchange;
+    if (ex !== null && this.state !== State.Closed) {
+      this.exchange = null;
+      ex.abort();
+      this.complete(0, ex, 'CLIENT_CLOSED');
+    }
+    this.state = State.Closed;
+    this.pending = null;
+  }
+}

@@ -1,0 +1,301 @@
+import { Buffer } from 'node:buffer';
+import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { ChunkedDecoder } from './chunked.js';
+import { parseResponseHead, type ResponseHead } from './response-head.js';
+import { PASS_THROUGH_MARKER } from './responses.js';
+import type { UpstreamConn, UpstreamOwner, UpstreamPool, UpstreamTarget } from './upstream-pool.js';
+
+/** The client side of an exchange (a ClientConnection). */
+export interface ExchangeHost {
+  readonly socket: net.Socket;
+  readonly clientVersion: 10 | 11;
+  /** The response was fully relayed; `closeClient` when the client connection must end now. */
+  exchangeFinished(ex: Exchange, closeClient: boolean): void;
+  /** Nothing was sent to the client yet: answer with an agent error and close. */
+  exchangeFailed(ex: Exchange, status: number, code: string, detail: string): void;
+  /** The exchange broke mid-response: the client connection can only be dropped. */
+  exchangeAborted(ex: Exchange): void;
+  /** Streaming uploads: upstream can take more body bytes. */
+  resumeClient(): void;
+}
+
+// Response headers that describe one hop, not the message; the agent sets its own framing.
+const RESPONSE_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'upgrade',
+  'x-ms-azure-host-authorization',
+]);
+
+/**
+ * One forwarded request: borrows a pooled upstream connection, writes the prepared head and body,
+ * parses the response head, and relays the body with the framing it has (length, chunked or
+ * close-delimited). It never holds a whole response: bytes go out as they come, with backpressure.
+ */
+export class Exchange implements UpstreamOwner {
+  conn: UpstreamConn | null = null;
+  status = 0;
+  upstreamError: 'error' | 'timeout' | null = null;
+  sentAt = 0;
+  headAt = 0;
+  private respBuf: Buffer | null = null;
+  private resp: ResponseHead | null = null;
+  private remaining = 0;
+  private decoder: ChunkedDecoder | null = null;
+  private closeAfter = false;
+  private retried = false;
+  private requestComplete: boolean;
+  private queue: Buffer[] | null = null;
+  private finished = false;
+  private unusable = false;
+
+  constructor(
+    private readonly host: ExchangeHost,
+    private readonly pool: UpstreamPool,
+    private readonly target: UpstreamTarget,
+    private readonly method: string,
+    private readonly head: string,
+    /** The whole body when buffered; null when it is streamed with writeBody/endBody. */
+    private readonly body: Buffer | null,
+    private readonly responseMs: number,
+    private readonly clientWantsClose: boolean,
+  ) {
+    this.requestComplete = body !== null;
+  }
+
+  start(): void {
+    this.pool.acquire(this.target, this, (err, conn) => {
+      if (this.finished) {
+        if (conn !== null) this.pool.release(conn);
+        return;
+      }
+      if (err !== null || conn === null) {
+        const timedOut = (err as { code?: string } | null)?.code === 'ETIMEDOUT_CONNECT';
+        this.upstreamError = timedOut ? 'timeout' : 'error';
+        this.fail(timedOut ? 503 : 502, timedOut ? 'UPSTREAM_CONNECT_TIMEOUT' : 'UPSTREAM_UNREACHABLE', String(err));
+        return;
+      }
+      this.conn = conn;
+      const s = conn.socket;
+      s.setTimeout(this.responseMs);
+      s.cork();
+      s.write(this.head, 'latin1');
+      if (this.body !== null && this.body.length > 0) s.write(this.body);
+      if (this.queue !== null) for (const b of this.queue.splice(0)) s.write(b);
+      s.uncork();
+      this.sentAt = performance.now();
+    });
+  }
+
+  /** Streams part of an upload body; returns false when the caller should pause the client. */
+  writeBody(chunk: Buffer): boolean {
+    if (this.conn === null) {
+      (this.queue ??= []).push(chunk);
+      return false;
+    }
+    return this.conn.socket.write(chunk);
+  }
+
+  /** The streamed upload body is complete. */
+  endBody(): void {
+    this.requestComplete = true;
+  }
+
+  /** The client went away: drop the upstream connection (its exchange is incomplete). */
+  abort(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.conn?.destroy();
+    this.conn = null;
+  }
+
+  onUpstreamData(chunk: Buffer): void {
+    if (this.finished) return;
+    if (this.resp !== null) {
+      this.relayBody(chunk, 0);
+      return;
+    }
+    let buf = this.respBuf === null ? chunk : Buffer.concat([this.respBuf, chunk]);
+    for (;;) {
+      const r = parseResponseHead(buf, 0, buf.length, this.method);
+      if (r.kind === 'incomplete') {
+        this.respBuf = buf;
+        return;
+      }
+      if (r.kind === 'error') {
+        this.upstreamError = 'error';
+        this.fail(502, 'UPSTREAM_BAD_RESPONSE', r.reason);
+        return;
+      }
+      const st = r.head.status;
+      if (st >= 100 && st < 200) {
+        // Interim responses (the agent strips Expect, so rare): not relayed; 101 cannot be honoured.
+        if (st === 101) {
+          this.fail(502, 'UPSTREAM_BAD_RESPONSE', 'unexpected protocol switch');
+          return;
+        }
+        buf = buf.subarray(r.headEnd);
+        continue;
+      }
+      this.respBuf = null;
+      this.startResponse(r.head);
+      this.relayBody(buf, r.headEnd);
+      return;
+    }
+  }
+
+  private startResponse(head: ResponseHead): void {
+    this.resp = head;
+    this.status = head.status;
+    this.headAt = performance.now();
+    this.conn?.socket.setTimeout(this.responseMs);
+    const v10 = this.host.clientVersion === 10;
+    const passChunked = head.framing === 'chunked' && !v10;
+    if (head.framing === 'chunked') this.decoder = new ChunkedDecoder();
+    else if (head.framing === 'length') this.remaining = head.contentLength;
+    this.closeAfter =
+      this.clientWantsClose || head.framing === 'close' || (head.framing === 'chunked' && v10) || !this.requestComplete;
+    let out = 'HTTP/1.1 ' + head.status + ' ' + head.reason + '\r\n';
+    for (const [name, value] of head.headers) {
+      if (RESPONSE_HOP.has(name)) continue;
+      if (name === 'transfer-encoding' && !passChunked) continue;
+      out += name + ': ' + value + '\r\n';
+    }
+    out += PASS_THROUGH_MARKER;
+    if (this.closeAfter) out += 'connection: close\r\n';
+    else if (v10) out += 'connection: keep-alive\r\n';
+    this.host.socket.write(out + '\r\n', 'latin1');
+  }
+
+  private relayBody(buf: Buffer, start: number): void {
+    const resp = this.resp!;
+    const client = this.host.socket;
+    let ok = true;
+    switch (resp.framing) {
+      case 'none':
+        if (start < buf.length) this.unusable = true;
+        this.finish();
+        return;
+      case 'length': {
+        const n = Math.min(this.remaining, buf.length - start);
+        if (n > 0) ok = client.write(start === 0 && n === buf.length ? buf : buf.subarray(start, start + n));
+        this.remaining -= n;
+        if (this.remaining === 0) {
+          if (start + n < buf.length) this.unusable = true;
+          this.finish();
+          return;
+        }
+        break;
+      }
+      case 'chunked': {
+        const dec = this.decoder!;
+        const v10 = this.host.clientVersion === 10;
+        const end = dec.feed(
+          buf,
+          start,
+          buf.length,
+          v10 ? (b, s, e) => void client.write(b.subarray(s, e)) : undefined,
+        );
+        if (end === -1) {
+          this.abortBoth();
+          return;
+        }
+        if (!v10 && end > start) ok = client.write(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+        if (dec.done) {
+          if (end < buf.length) this.unusable = true;
+          this.finish();
+          return;
+        }
+        break;
+      }
+      case 'close':
+        if (start < buf.length) ok = client.write(start === 0 ? buf : buf.subarray(start));
+        break;
+    }
+    if (!ok) this.conn?.socket.pause();
+  }
+
+  /** The client drained its write buffer: let the upstream flow again. */
+  onClientDrain(): void {
+    this.conn?.socket.resume();
+  }
+
+  onUpstreamEnd(): void {
+    if (this.finished) return;
+    if (this.resp !== null && this.resp.framing === 'close') {
+      this.unusable = true;
+      this.finish();
+      return;
+    }
+    this.onUpstreamError(new Error('upstream closed before the response was complete'));
+  }
+
+  onUpstreamError(err: Error): void {
+    if (this.finished) return;
+    const conn = this.conn;
+    this.conn = null;
+    conn?.destroy();
+    if (this.resp !== null) {
+      this.abortBoth();
+      return;
+    }
+    // A pooled connection the host closed while idle fails before any byte: try a fresh one once.
+    if (conn?.used && this.respBuf === null && this.body !== null && !this.retried) {
+      this.retried = true;
+      this.start();
+      return;
+    }
+    this.upstreamError = 'error';
+    this.fail(502, 'UPSTREAM_FAILED', err.message);
+  }
+
+  onUpstreamTimeout(): void {
+    if (this.finished) return;
+    this.upstreamError = 'timeout';
+    if (this.resp !== null) {
+      this.abortBoth();
+      return;
+    }
+    this.conn?.destroy();
+    this.conn = null;
+    this.fail(504, 'UPSTREAM_TIMEOUT', 'the metadata service did not answer in time');
+  }
+
+  onUpstreamDrain(): void {
+    this.host.resumeClient();
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    const conn = this.conn;
+    this.conn = null;
+    if (conn !== null) {
+      conn.socket.resume();
+      if (this.unusable || !this.requestComplete || this.resp!.close) conn.destroy();
+      else this.pool.release(conn);
+    }
+    this.host.exchangeFinished(this, this.closeAfter);
+  }
+
+  private fail(status: number, code: string, detail: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.conn?.destroy();
+    this.conn = null;
+    this.status = status;
+    this.host.exchangeFailed(this, status, code, detail);
+  }
+
+  private abortBoth(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.conn?.destroy();
+    this.conn = null;
+    this.host.exchangeAborted(this);
+  }
+}

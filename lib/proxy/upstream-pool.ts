@@ -1,0 +1,174 @@
+import type { Buffer } from 'node:buffer';
+import net from 'node:net';
+
+/** Where an endpoint's requests are forwarded. */
+export interface UpstreamTarget {
+  host: string;
+  port: number;
+}
+
+export interface PoolOptions {
+  connectTimeoutMs: number;
+  /** A pooled connection unused this long is closed (below the host's own keep-alive timeout). */
+  idleTimeoutMs: number;
+  maxIdlePerTarget: number;
+}
+
+export const DEFAULT_POOL_OPTIONS: PoolOptions = { connectTimeoutMs: 5000, idleTimeoutMs: 4000, maxIdlePerTarget: 32 };
+
+/** What an upstream connection reports to whoever currently owns it. */
+export interface UpstreamOwner {
+  onUpstreamData(chunk: Buffer): void;
+  onUpstreamEnd(): void;
+  onUpstreamError(err: Error): void;
+  onUpstreamTimeout(): void;
+  onUpstreamDrain(): void;
+}
+
+/**
+ * One upstream socket. Its listeners are installed once and dispatch to the current owner, so
+ * lending it to a request costs a field write rather than listener churn.
+ */
+export class UpstreamConn {
+  owner: UpstreamOwner | null = null;
+  /** True once it has carried a request (a failure before any response byte may be a stale reuse). */
+  used = false;
+  closed = false;
+
+  constructor(
+    readonly socket: net.Socket,
+    readonly key: string,
+    private readonly pool: UpstreamPool,
+  ) {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      if (this.owner !== null) this.owner.onUpstreamData(chunk);
+      else socket.destroy(); // bytes nobody asked for: the connection is out of sync
+    });
+    socket.on('end', () => {
+      this.closed = true;
+      const o = this.owner;
+      this.owner = null;
+      this.pool.forget(this);
+      if (o !== null) o.onUpstreamEnd();
+      socket.end();
+    });
+    socket.on('error', (err: Error) => {
+      this.closed = true;
+      const o = this.owner;
+      this.owner = null;
+      this.pool.forget(this);
+      if (o !== null) o.onUpstreamError(err);
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      const o = this.owner;
+      this.owner = null;
+      this.pool.forget(this);
+      if (o !== null) o.onUpstreamError(new Error('upstream connection closed'));
+    });
+    socket.on('timeout', () => {
+      if (this.owner !== null) this.owner.onUpstreamTimeout();
+      else socket.destroy();
+    });
+    socket.on('drain', () => this.owner?.onUpstreamDrain());
+  }
+
+  /** Stops lending this connection and destroys it (its state is unknown). */
+  destroy(): void {
+    this.owner = null;
+    this.closed = true;
+    this.socket.destroy();
+  }
+}
+
+/** Keep-alive connections per upstream target, reused most-recently-used first. */
+export class UpstreamPool {
+  private readonly idle = new Map<string, UpstreamConn[]>();
+  private readonly options: PoolOptions;
+
+  constructor(options: Partial<PoolOptions> = {}) {
+    this.options = { ...DEFAULT_POOL_OPTIONS, ...options };
+  }
+
+  /**
+   * Lends an idle connection to `owner` or opens a new one. `cb` gets the connection once it is
+   * writable, or an error tagged `code: 'ETIMEDOUT_CONNECT'` when the connect timed out.
+   */
+  acquire(
+    target: UpstreamTarget,
+    owner: UpstreamOwner,
+    cb: (err: Error | null, conn: UpstreamConn | null) => void,
+  ): void {
+    const key = target.host + ':' + target.port;
+    const list = this.idle.get(key);
+    while (list !== undefined && list.length > 0) {
+      const conn = list.pop()!;
+      if (conn.closed || conn.socket.destroyed) continue;
+      conn.owner = owner;
+      cb(null, conn);
+      return;
+    }
+    const socket = net.connect({ host: target.host, port: target.port });
+    const conn = new UpstreamConn(socket, key, this);
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      socket.destroy();
+      const e = new Error(`connect to ${key} timed out`) as Error & { code: string };
+      e.code = 'ETIMEDOUT_CONNECT';
+      cb(e, null);
+    }, this.options.connectTimeoutMs);
+    const connectFailed = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      cb(err, null);
+    };
+    socket.once('error', connectFailed);
+    socket.once('connect', () => {
+      socket.off('error', connectFailed);
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      conn.owner = owner;
+      cb(null, conn);
+    });
+  }
+
+  /** Returns a connection whose last exchange ended cleanly; anything doubtful is destroyed. */
+  release(conn: UpstreamConn): void {
+    conn.owner = null;
+    conn.used = true;
+    if (conn.closed || conn.socket.destroyed) return;
+    let list = this.idle.get(conn.key);
+    if (list === undefined) this.idle.set(conn.key, (list = []));
+    if (list.length >= this.options.maxIdlePerTarget) {
+      conn.destroy();
+      return;
+    }
+    conn.socket.setTimeout(this.options.idleTimeoutMs);
+    list.push(conn);
+  }
+
+  /** Drops a connection from the idle list (it closed or errored). */
+  forget(conn: UpstreamConn): void {
+    const list = this.idle.get(conn.key);
+    if (list === undefined) return;
+    const i = list.indexOf(conn);
+    if (i !== -1) list.splice(i, 1);
+  }
+
+  /** Number of idle pooled connections (for tests and metrics). */
+  idleCount(): number {
+    let n = 0;
+    for (const l of this.idle.values()) n += l.length;
+    return n;
+  }
+
+  /** Closes every idle connection (shutdown). */
+  close(): void {
+    for (const list of this.idle.values()) for (const c of list.splice(0)) c.destroy();
+  }
+}

@@ -1,0 +1,92 @@
+import type { Buffer } from 'node:buffer';
+import {
+  AUTHORIZATION_HEADER,
+  authorizationHeaderValue,
+  HOST_CLAIMS_HEADER,
+  HOST_DATE_HEADER,
+  NON_ROOT_CLAIMS,
+  ROOT_CLAIMS,
+  rfc1123,
+  signRequest,
+  splitTarget,
+} from '../signing/index.js';
+import type { RequestHead } from './request-head.js';
+import type { ProxySnapshot } from './types.js';
+
+// Request headers that describe the client hop; the agent frames the upstream hop itself.
+const REQUEST_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+  'content-length',
+]);
+
+let cachedSecond = -1;
+let cachedDate = '';
+
+/** Host-synced RFC 1123 date, formatted at most once per second. */
+export function hostDate(offsetMs: number): string {
+  const now = Date.now() + offsetMs;
+  const sec = Math.floor(now / 1000);
+  if (sec !== cachedSecond) {
+    cachedSecond = sec;
+    cachedDate = rfc1123(new Date(sec * 1000));
+  }
+  return cachedDate;
+}
+
+/** How the forwarded body is framed. */
+export type UpstreamBody =
+  | { kind: 'buffered'; body: Buffer }
+  | { kind: 'length'; length: number }
+  | { kind: 'chunked' };
+
+/**
+ * The head sent upstream: the client's end-to-end headers minus every `x-ms-azure-host-*` header
+ * (always, key or no key), plus the claims and date headers, framing, and — when a key is held and
+ * the target is not signature-exempt — the HMAC over exactly the headers that go on the wire.
+ */
+export function buildUpstreamHead(
+  head: RequestHead,
+  isRoot: boolean,
+  body: UpstreamBody,
+  snapshot: ProxySnapshot,
+  sign: boolean,
+): { text: string; signed: boolean } {
+  const out: [string, string][] = [];
+  const hop = head.connectionTokens;
+  for (const h of head.headers) {
+    const name = h[0];
+    if (REQUEST_HOP.has(name)) continue;
+    if (name.length >= 16 && name.startsWith('x-ms-azure-host-')) continue;
+    if (hop?.includes(name)) continue;
+    out.push(h);
+  }
+  if (body.kind === 'buffered') {
+    // Keep an explicit zero length the client sent (POST with empty body); add one when decoded.
+    if (body.body.length > 0 || head.contentLength !== -1 || head.chunked) {
+      out.push(['content-length', String(body.body.length)]);
+    }
+  } else if (body.kind === 'length') out.push(['content-length', String(body.length)]);
+  else out.push(['transfer-encoding', 'chunked']);
+  out.push([HOST_CLAIMS_HEADER, isRoot ? ROOT_CLAIMS : NON_ROOT_CLAIMS]);
+  out.push([HOST_DATE_HEADER, hostDate(snapshot.hostClockOffsetMs)]);
+
+  let text = head.method + ' ' + head.target + ' HTTP/1.1\r\n';
+  for (const [name, value] of out) text += name + ': ' + value + '\r\n';
+  let signed = false;
+  const key = snapshot.key;
+  if (sign && key !== null && body.kind === 'buffered') {
+    const { rawPath, rawQuery } = splitTarget(head.target);
+    const hex = signRequest(key.keyObject, { method: head.method, body: body.body, headers: out, rawPath, rawQuery });
+    text += AUTHORIZATION_HEADER + ': ' + authorizationHeaderValue(key.guid, hex) + '\r\n';
+    signed = true;
+  }
+  return { text: text + '\r\n', signed };
+}
