@@ -77,7 +77,7 @@ fail() { echo "windows-cross: FAIL: $*" >&2; failures=$((failures + 1)); }
 # Same defines the Windows build uses (binding.gyp/CMakeLists.txt conditions for Windows).
 cxx_flags=(-std=c++17 -fsyntax-only -Wall -Wextra -Werror
   -D_WIN32_WINNT=0x0A00 -DWIN32_LEAN_AND_MEAN -DNOMINMAX -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS
-  -DBUILDING_NODE_EXTENSION
+  -DBUILDING_NODE_EXTENSION -DNODE_GYP_MODULE_NAME=gpa_native
   -isystem "$node_inc" -isystem "$napi_inc"
   -I "$src_root/native/src" -I "$src_root/native/src/windows" -I "$src_root/native/bpf/windows")
 shopt -s nullglob
@@ -149,5 +149,5 @@ echo "windows-cross: all checks passed"
 if [ "$checks_only" = 0 ]; then
   # The suite re-runs the checks and proves each fails on an injected error.
   cd "$repo"
-  GPA_REQUIRE_WINDOWS_CROSS=1 node scripts/run-tests.mjs test/windows/
+  GPA_REQUIRE_WINDOWS_CROSS=1 node scripts/run-tests.mjs windows/cross-compile
 fi

@@ -7,7 +7,6 @@
 #include "win_redirector.h"
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 
 namespace gpa {
@@ -30,18 +29,29 @@ std::string ipv4_text(const IpAddr &a) {
          std::to_string(b[3]);
 }
 
+// Dotted quad -> IpAddr. Hand-rolled: MSVC /W4 /WX rejects sscanf as deprecated (C4996).
 bool ipv4_from_text(const std::string &text, IpAddr &out) {
-  unsigned v[4];
-  char tail = 0;
-  if (std::sscanf(text.c_str(), "%u.%u.%u.%u%c", &v[0], &v[1], &v[2], &v[3], &tail) != 4)
-    return false;
-  out = IpAddr{};
-  out.family = 4;
-  for (int i = 0; i < 4; i++) {
-    if (v[i] > 255)
+  IpAddr a;
+  a.family = 4;
+  int part = 0, digits = 0;
+  unsigned value = 0;
+  for (char c : text) {
+    if (c >= '0' && c <= '9') {
+      value = value * 10 + static_cast<unsigned>(c - '0');
+      if (++digits > 3 || value > 255)
+        return false;
+    } else if (c == '.' && digits > 0 && part < 3) {
+      a.bytes[part++] = static_cast<std::uint8_t>(value);
+      value = 0;
+      digits = 0;
+    } else {
       return false;
-    out.bytes[i] = static_cast<std::uint8_t>(v[i]);
+    }
   }
+  if (part != 3 || digits == 0)
+    return false;
+  a.bytes[3] = static_cast<std::uint8_t>(value);
+  out = a;
   return true;
 }
 
