@@ -2,7 +2,7 @@
 // each with latency bars (p50 solid, p99 light) and throughput bars for direct, nginx and agent.
 // Every panel has its own scale: 1-client keep-alive and 32-client new-connection latencies differ
 // by orders of magnitude, and the comparison that matters is within a panel.
-import type { ScenarioResult } from './measure.js';
+import type { ScenarioResult, Summary } from './measure.js';
 import type { Comparison } from './report.js';
 import type { TargetName } from './target.js';
 
@@ -11,7 +11,7 @@ const COLORS: Record<TargetName, [string, string]> = {
   nginx: ['#059669', '#a7f3d0'],
   agent: ['#2563eb', '#bfdbfe'],
 };
-const PANEL_W = 330;
+const PANEL_W = 350;
 const PANEL_H = 250;
 const TOP = 96;
 const LEFT = 20;
@@ -67,7 +67,7 @@ function bars(
         text(bx + (bw - 2) / 2, y + h - bh - 3, short(b.v), 'font-size="8.5" fill="#111827" text-anchor="middle"'),
       );
     });
-    out.push(text(x + gi * gw + gw / 2, y + h + 12, g.name, 'font-size="10" fill="#374151" text-anchor="middle"'));
+    out.push(text(x + gi * gw + gw / 2, y + h + 11, g.name, 'font-size="8.5" fill="#374151" text-anchor="middle"'));
   });
   return out.join('\n');
 }
@@ -94,15 +94,14 @@ export function chartSvg(results: ScenarioResult[], comps: Comparison[], subtitl
   const ly = 42 + subtitle.length * 14 + 4;
   for (const name of ['direct', 'nginx', 'agent'] as TargetName[]) {
     out.push(`<rect x="${lx}" y="${ly - 9}" width="11" height="11" fill="${COLORS[name][0]}"/>`);
-    out.push(`<rect x="${lx + 12}" y="${ly - 9}" width="11" height="11" fill="${COLORS[name][1]}"/>`);
-    out.push(text(lx + 28, ly, name, 'font-size="11" fill="#111827"'));
-    lx += 90;
+    out.push(text(lx + 15, ly, name, 'font-size="11" fill="#111827"'));
+    lx += 75;
   }
   out.push(
     text(
       lx + 10,
       ly,
-      'latency bars: dark = p50, light = p99 (µs)   throughput: requests/s',
+      'latency in µs (lower is better), throughput in requests/s (higher is better); medians across rounds',
       'font-size="11" fill="#4b5563"',
     ),
   );
@@ -114,24 +113,47 @@ export function chartSvg(results: ScenarioResult[], comps: Comparison[], subtitl
     out.push(
       `<rect x="${px + 2}" y="${py}" width="${PANEL_W - 6}" height="${PANEL_H - 10}" fill="none" stroke="#d1d5db" rx="4"/>`,
     );
-    const title = `${r.path} · ${r.keepAlive ? 'keep-alive' : 'new connection per request'} · ${r.clients} client${r.clients > 1 ? 's' : ''}`;
+    const title = `${r.path} · ${r.keepAlive ? 'keep-alive' : 'new conn per request'} · ${r.clients} client${r.clients > 1 ? 's' : ''}`;
     out.push(text(px + 10, py + 16, title, 'font-size="12" font-weight="bold" fill="#111827"'));
     const v = comps[i]?.agentVsNginx;
     if (v) {
-      const line = `agent/nginx: added p50 ${v.addedP50.toFixed(2)}×, added p99 ${v.addedP99.toFixed(2)}×, throughput ${v.throughput.toFixed(2)}×`;
-      out.push(text(px + 10, py + 31, line, 'font-size="10" fill="#1f2937"'));
+      const x = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : 'n/a');
+      const line = `agent/nginx: added p50 ${x(v.addedP50)} · added p99 ${x(v.addedP99)} · req/s ${x(v.throughput)}`;
     }
     const targets = (['direct', 'nginx', 'agent'] as TargetName[]).filter((t) => r.targets[t]);
-    const lat = targets.map((t) => ({
-      name: t,
-      values: [
-        { v: r.targets[t]!.median.p50, shade: 0 as const },
-        { v: r.targets[t]!.median.p99, shade: 1 as const },
-      ],
-    }));
-    const tput = targets.map((t) => ({ name: t, values: [{ v: r.targets[t]!.median.rps, shade: 0 as const }] }));
-    out.push(bars(px + 40, py + 58, 170, PANEL_H - 100, 'latency µs', lat));
-    out.push(bars(px + 250, py + 58, 65, PANEL_H - 100, 'req/s', tput));
+    const metric = (f: (m: Summary) => number) =>
+      targets.map((t) => ({ name: t, values: [{ v: f(r.targets[t]!.median), shade: 0 as const }] }));
+    const h = PANEL_H - 100;
+    out.push(
+      bars(
+        px + 36,
+        py + 58,
+        82,
+        h,
+        'p50 µs',
+        metric((m) => m.p50),
+      ),
+    );
+    out.push(
+      bars(
+        px + 142,
+        py + 58,
+        82,
+        h,
+        'p99 µs',
+        metric((m) => m.p99),
+      ),
+    );
+    out.push(
+      bars(
+        px + 250,
+        py + 58,
+        82,
+        h,
+        'req/s',
+        metric((m) => m.rps),
+      ),
+    );
   });
   out.push('</svg>');
   return out.join('\n');

@@ -96,7 +96,8 @@ export async function measureScenario(targets: Target[], s: Scenario, o: Measure
       const errs = errorCount(r);
       o.log(
         `  round ${round + 1}/${o.rounds} ${t.name.padEnd(6)} p50 ${r.latencyUs.p50} µs  p99 ${r.latencyUs.p99} µs  ` +
-          `${Math.round(r.rps)} req/s  cpu ${r.targetCpuUsPerReq.toFixed(1)} µs/req${errs ? `  ERRORS ${errs}` : ''}`,
+          `${Math.round(r.rps)} req/s  cpu ${r.targetCpuUsPerReq.toFixed(1)} µs/req  wrk ${Math.round(r.loadgenCpuShare * 100)}%` +
+          `${errs ? `  ERRORS ${errs}` : ''}`,
       );
     }
   }
