@@ -119,6 +119,7 @@ export function chartSvg(results: ScenarioResult[], comps: Comparison[], subtitl
     if (v) {
       const x = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : 'n/a');
       const line = `agent/nginx: added p50 ${x(v.addedP50)} · added p99 ${x(v.addedP99)} · req/s ${x(v.throughput)}`;
+      out.push(text(px + 10, py + 31, line, 'font-size="10" fill="#1f2937"'));
     }
     const targets = (['direct', 'nginx', 'agent'] as TargetName[]).filter((t) => r.targets[t]);
     const metric = (f: (m: Summary) => number) =>
