@@ -72,7 +72,7 @@ export function evaluate(rs: RuleSet, canon: CanonicalTarget, caller: CallerClai
 }
 
 /** Every required key present with exactly the value; a required key given twice with different values fails closed. */
-function queryMatch(priv: CompiledPrivilege, canon: CanonicalTarget): 'yes' | 'no' | 'conflict' {
+export function queryMatch(priv: CompiledPrivilege, canon: CanonicalTarget): 'yes' | 'no' | 'conflict' {
   let result: 'yes' | 'no' = 'yes';
   for (const [key, want] of priv.query) {
     const got = canon.query.get(key);

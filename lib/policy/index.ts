@@ -8,7 +8,9 @@ export type { CanonicalizationCode, PolicyCode, PolicyProblemCode } from './code
 export { PolicyCodes, PolicyProblemCodes } from './codes.js';
 export type { CompileInput, CompileResult, EndpointPolicy, EndpointPolicyState, PolicySnapshot } from './compile.js';
 export { compilePolicy, compilePolicyPure } from './compile.js';
+export { evilTwins, selfTestSnapshot } from './evil-twin.js';
 export { LOCAL_RULE_FILES, readLocalRuleFile, wantsLocalRules } from './local-rules.js';
+export { closeSelfTestPool, compilePolicyChecked, runSelfTest } from './selftest.js';
 export type { StrictJsonResult } from './strict-json.js';
 export { MAX_POLICY_TEXT_BYTES, parseStrictJson } from './strict-json.js';
 export type { Access, CallerClaims, Decision, Endpoint, Mode, PolicyProblem, PolicyRequest } from './types.js';
