@@ -11,6 +11,7 @@
 #ifndef GPA_EFW_MINIMAL_H
 #define GPA_EFW_MINIMAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 // --- Sections and BTF map definition macros -------------------------------------------------
@@ -56,10 +57,10 @@ typedef struct bpf_sock_addr {
 } bpf_sock_addr_t;
 
 _Static_assert(sizeof(bpf_sock_addr_t) == 64, "bpf_sock_addr_t size drifted from ebpf_nethooks.h");
-_Static_assert(__builtin_offsetof(bpf_sock_addr_t, msg_src_port) == 20, "msg_src_port offset");
-_Static_assert(__builtin_offsetof(bpf_sock_addr_t, user_ip4) == 24, "user_ip4 offset");
-_Static_assert(__builtin_offsetof(bpf_sock_addr_t, user_port) == 40, "user_port offset");
-_Static_assert(__builtin_offsetof(bpf_sock_addr_t, protocol) == 44, "protocol offset");
+_Static_assert(offsetof(bpf_sock_addr_t, msg_src_port) == 20, "msg_src_port offset");
+_Static_assert(offsetof(bpf_sock_addr_t, user_ip4) == 24, "user_ip4 offset");
+_Static_assert(offsetof(bpf_sock_addr_t, user_port) == 40, "user_port offset");
+_Static_assert(offsetof(bpf_sock_addr_t, protocol) == 44, "protocol offset");
 
 // Mirrors include/ebpf_nethooks.h: BPF_SOCK_ADDR_VERDICT_REJECT = 0, and 1 is PROCEED in older
 // releases / PROCEED_SOFT (ebpf_sock_addr_verdict_t) in current ones. 1 means "let the connect

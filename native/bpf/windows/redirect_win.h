@@ -6,6 +6,7 @@
 #ifndef GPA_REDIRECT_WIN_H
 #define GPA_REDIRECT_WIN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -79,8 +80,8 @@ GPA_WIN_STATIC_ASSERT(sizeof(struct gpa_win_rule_key) == 8, "gpa_win_rule_key si
 GPA_WIN_STATIC_ASSERT(sizeof(struct gpa_win_rule_value) == 8, "gpa_win_rule_value size");
 GPA_WIN_STATIC_ASSERT(sizeof(struct gpa_win_conn_key) == 8, "gpa_win_conn_key size");
 GPA_WIN_STATIC_ASSERT(sizeof(struct gpa_win_conn_record) == 32, "gpa_win_conn_record size");
-GPA_WIN_STATIC_ASSERT(__builtin_offsetof(struct gpa_win_conn_record, logon_id) == 16, "logon_id");
-GPA_WIN_STATIC_ASSERT(__builtin_offsetof(struct gpa_win_conn_record, orig_port) == 24, "orig_port");
-GPA_WIN_STATIC_ASSERT(__builtin_offsetof(struct gpa_win_conn_record, flags) == 27, "flags");
+GPA_WIN_STATIC_ASSERT(offsetof(struct gpa_win_conn_record, logon_id) == 16, "logon_id");
+GPA_WIN_STATIC_ASSERT(offsetof(struct gpa_win_conn_record, orig_port) == 24, "orig_port");
+GPA_WIN_STATIC_ASSERT(offsetof(struct gpa_win_conn_record, flags) == 27, "flags");
 
 #endif // GPA_REDIRECT_WIN_H
