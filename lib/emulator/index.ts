@@ -6,4 +6,6 @@ export type { Fault, FaultKind, FaultSpec } from './faults.js';
 export type { HostStateView } from './host-core.js';
 export type { HostKey, HostSettings, HostSettingsPatch, PayloadVersion } from './host-state.js';
 export type { JournalEntry, SignatureVerdict } from './journal.js';
-export type { VmModelResult } from './vm-model.js';
+export { findProxyAgentSettings, type VmModelResult } from './vm-model.js';
+export { watchVmModelFile } from './vm-model-file.js';
+export { parseProfileReference } from './vm-profiles.js';
