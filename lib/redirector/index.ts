@@ -1,0 +1,40 @@
+/**
+ * The eBPF redirector: redirects TCP connects to the metadata endpoints to the agent's listener
+ * and says who connected. The only import surface of lib/redirector. See docs/redirector.md.
+ */
+
+export { normaliseAddress } from './addresses.js';
+export { discoverCgroup2Root, inPidNamespace, isCgroup2Dir, parseCgroup2Mounts } from './cgroup.js';
+export { RedirectorError } from './errors.js';
+export { STAT_NAMES, STRUCT_SIZES } from './layout.js';
+export { addonPath, bpfObjectPath } from './native.js';
+export {
+  addExemptPid,
+  createReusePortListener,
+  DEFAULT_CONN_MAP_SIZE,
+  DEFAULT_PIN_DIR,
+  groupName,
+  listRules,
+  lookupConnection,
+  nativeLayoutSizes,
+  probe,
+  removeExemptPid,
+  removeRule,
+  setRule,
+  start,
+  stats,
+  status,
+  stop,
+  userInfo,
+} from './redirector.js';
+export { type SelfTestOptions, type SelfTestResult, selfTest } from './self-test.js';
+export type {
+  ConnOrigin,
+  ProbeResult,
+  RedirectorProgram,
+  RedirectorStartOptions,
+  RedirectorStatus,
+  RedirectRule,
+  SocketEnd,
+  UserInfo,
+} from './types.js';

@@ -1,0 +1,105 @@
+/**
+ * Finds and loads the addon and the BPF object. The addon is context-aware: every worker thread
+ * that imports this module gets its own addon instance over one process-wide loaded BPF object.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ProbeResult, RedirectorStatus, RedirectRule } from './types.js';
+
+/** What the addon exports (native/src/addon.cc). Internal to lib/redirector. */
+export interface NativeAddon {
+  platform: 'linux' | 'windows';
+  layoutSizes: { endpoint: number; origin: number; connKey: number };
+  probeKernel(): ProbeResult;
+  start(opts: {
+    objectPath: string;
+    cgroupPath: string;
+    pinDir: string;
+    connMapSize: number;
+    exemptPid: number;
+    exemptCgroupId: bigint;
+  }): RedirectorStatus;
+  stop(unpin: boolean): void;
+  status(): RedirectorStatus;
+  setRule(dst: string, dstPort: number, proxy: string, proxyPort: number): void;
+  removeRule(dst: string, dstPort: number): boolean;
+  listRules(): RedirectRule[];
+  addExemptPid(pid: number): void;
+  removeExemptPid(pid: number): boolean;
+  lookupConnection(
+    peerAddr: string,
+    peerPort: number,
+    localAddr: string,
+    localPort: number,
+    consume: boolean,
+  ): NativeOrigin | null;
+  stats(): Record<string, bigint>;
+  userInfo(uid: number): { name: string; gid: number; groups: { gid: number; name: string | null }[] } | null;
+  groupName(gid: number): string | null;
+  createReusePortListener(host: string, port: number, backlog: number): number;
+}
+
+export interface NativeOrigin {
+  pid: number;
+  tid: number;
+  uid: number;
+  gid: number;
+  comm: string;
+  cgroupId: bigint;
+  cookie: bigint;
+  origDst: string;
+  origPort: number;
+  family: number;
+  viaV4Mapped: boolean;
+  logonId?: bigint;
+  isAdmin?: boolean;
+}
+
+/** The package root: the nearest folder above this file with our package.json. */
+export function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 8; i++) {
+    const pj = path.join(dir, 'package.json');
+    if (existsSync(pj) && JSON.parse(readFileSync(pj, 'utf8')).name === 'guest-proxy-agent') return dir;
+    dir = path.dirname(dir);
+  }
+  throw new Error('lib/redirector: cannot find the guest-proxy-agent package root');
+}
+
+/** GPA_ADDON_PATH (e.g. the cmake-js build), else the node-gyp build. */
+export function addonPath(): string {
+  return process.env.GPA_ADDON_PATH || path.join(packageRoot(), 'build', 'Release', 'gpa_native.node');
+}
+
+/**
+ * The BPF object: GPA_BPF_OBJECT, else `<addon folder>/../bpf/redirect.bpf.o` (both build paths
+ * put it there: build/bpf/ and build-cmake/bpf/), else build/bpf/redirect.bpf.o.
+ */
+export function bpfObjectPath(): string {
+  if (process.env.GPA_BPF_OBJECT) return process.env.GPA_BPF_OBJECT;
+  const besideAddon = path.join(path.dirname(addonPath()), '..', 'bpf', 'redirect.bpf.o');
+  if (existsSync(besideAddon)) return besideAddon;
+  return path.join(packageRoot(), 'build', 'bpf', 'redirect.bpf.o');
+}
+
+let loaded: NativeAddon | undefined;
+let loadError: string | undefined;
+
+/** The addon, or undefined with the reason in addonLoadError(). Loads once per thread. */
+export function tryLoadAddon(): NativeAddon | undefined {
+  if (loaded || loadError) return loaded;
+  const p = addonPath();
+  try {
+    loaded = createRequire(import.meta.url)(p) as NativeAddon;
+  } catch (err) {
+    loadError = `cannot load the addon ${p}: ${(err as Error).message} (build it with: npm run build)`;
+  }
+  return loaded;
+}
+
+export function addonLoadError(): string | undefined {
+  tryLoadAddon();
+  return loadError;
+}

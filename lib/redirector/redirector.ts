@@ -1,0 +1,255 @@
+/** The redirector lifecycle and map access, over the addon's process-wide backend. */
+import { existsSync, readFileSync } from 'node:fs';
+import { normaliseAddress, ruleAddress, rulePort } from './addresses.js';
+import { cgroupId, discoverCgroup2Root, inPidNamespace, isCgroup2Dir, ownCgroupDir } from './cgroup.js';
+import { asRedirectorError, RedirectorError } from './errors.js';
+import { addonLoadError, bpfObjectPath, type NativeAddon, tryLoadAddon } from './native.js';
+import type {
+  ConnOrigin,
+  ProbeResult,
+  RedirectorStartOptions,
+  RedirectorStatus,
+  RedirectRule,
+  SocketEnd,
+  UserInfo,
+} from './types.js';
+
+/** Where the agent pins links and maps in production. */
+export const DEFAULT_PIN_DIR = '/sys/fs/bpf/guest-proxy-agent';
+export const DEFAULT_CONN_MAP_SIZE = 16384;
+
+// A status decided here without reaching the kernel (unsupported, bad cgroup path, failed self-test).
+let localStatus: RedirectorStatus | undefined;
+
+function addon(op: string): NativeAddon {
+  const a = tryLoadAddon();
+  if (!a) throw new RedirectorError(op, addonLoadError() ?? 'addon not available');
+  return a;
+}
+
+function capEffective(): bigint {
+  try {
+    const line = readFileSync('/proc/self/status', 'utf8')
+      .split('\n')
+      .find((l: string) => l.startsWith('CapEff:'));
+    return line ? BigInt(`0x${line.slice(7).trim()}`) : 0n;
+  } catch {
+    return 0n;
+  }
+}
+
+/** Whether this machine and process can run the redirector; no lasting side effects. */
+export function probe(): ProbeResult {
+  const reasons: string[] = [];
+  if (process.platform !== 'linux' && process.platform !== 'win32') {
+    return { supported: false, reasons: [`platform ${process.platform} has no redirector backend`] };
+  }
+  if (process.platform === 'linux') {
+    const caps = capEffective();
+    const has = (bit: number) => (caps & (1n << BigInt(bit))) !== 0n;
+    if (!(has(21) || (has(39) && has(12)))) {
+      reasons.push('needs root (or CAP_BPF and CAP_NET_ADMIN): run the agent as root');
+    }
+    if (!discoverCgroup2Root())
+      reasons.push('no cgroup v2 mount in /proc/self/mountinfo: mount cgroup2 or boot with it');
+    if (!existsSync(bpfObjectPath())) reasons.push(`BPF object ${bpfObjectPath()} is missing: run npm run build`);
+  }
+  const a = tryLoadAddon();
+  if (!a) {
+    reasons.push(addonLoadError() ?? 'addon not available');
+  } else if (reasons.length === 0) {
+    reasons.push(...a.probeKernel().reasons);
+  }
+  return { supported: reasons.length === 0, reasons };
+}
+
+function stoppedStatus(cgroupPath: string, pinned: boolean): RedirectorStatus {
+  return { state: 'stopped', mode: pinned ? 'pinned' : 'links', cgroupPath, programs: [] };
+}
+
+/** Loads and attaches the programs. Failures come back as status (failed/unsupported), not throws. */
+export function start(opts: RedirectorStartOptions = {}): RedirectorStatus {
+  localStatus = undefined;
+  const pinned = !!opts.pinDir;
+  const cgroupPath = opts.cgroupPath ?? discoverCgroup2Root() ?? '';
+  const p = probe();
+  if (!p.supported) {
+    return (localStatus = {
+      ...stoppedStatus(cgroupPath, pinned),
+      state: 'unsupported',
+      lastError: { op: 'probe', errno: 0, message: p.reasons.join('; ') },
+    });
+  }
+  const fail = (op: string, message: string): RedirectorStatus =>
+    (localStatus = { ...stoppedStatus(cgroupPath, pinned), state: 'failed', lastError: { op, errno: 0, message } });
+  if (!cgroupPath || !isCgroup2Dir(cgroupPath)) {
+    return fail(
+      'open cgroup',
+      `cgroupPath '${cgroupPath}' is not a cgroup v2 directory: pass a directory under the cgroup2 mount`,
+    );
+  }
+  const connMapSize = opts.connMapSize ?? DEFAULT_CONN_MAP_SIZE;
+  if (!Number.isInteger(connMapSize) || connMapSize < 64 || connMapSize > 1 << 24) {
+    return fail('start', `connMapSize ${connMapSize} must be an integer in 64..16777216`);
+  }
+  let exemptPid = 0;
+  let exemptCgroupId = 0n;
+  if (opts.exemptSelf ?? true) {
+    if (!inPidNamespace()) {
+      exemptPid = process.pid;
+    } else {
+      // Our pid here is not the kernel tgid the programs see: exempt our own cgroup instead, which is
+      // safe only when that cgroup holds nothing but the agent (never the attach point or the root).
+      const mount = discoverCgroup2Root() ?? '';
+      const own = ownCgroupDir(mount);
+      if (!own || own === mount || own === cgroupPath) {
+        return fail(
+          'exempt',
+          'the agent runs in a pid namespace and its cgroup is shared with clients; run it in its own cgroup (e.g. a systemd service) or outside the pid namespace',
+        );
+      }
+      exemptCgroupId = cgroupId(own);
+    }
+  }
+  try {
+    return addon('start').start({
+      objectPath: opts.objectPath ?? bpfObjectPath(),
+      cgroupPath,
+      pinDir: opts.pinDir ?? '',
+      connMapSize,
+      exemptPid,
+      exemptCgroupId,
+    });
+  } catch (err) {
+    throw asRedirectorError(err, 'start');
+  }
+}
+
+/** Detaches (links mode) or leaves pins in place (pinned mode) unless `unpin`, which removes them. */
+export function stop(opts: { unpin?: boolean } = {}): void {
+  localStatus = undefined;
+  const a = tryLoadAddon();
+  if (a) a.stop(!!opts.unpin);
+}
+
+export function status(): RedirectorStatus {
+  if (localStatus) return localStatus;
+  const a = tryLoadAddon();
+  if (!a) {
+    return {
+      state: 'unsupported',
+      mode: 'links',
+      cgroupPath: '',
+      programs: [],
+      lastError: { op: 'load addon', errno: 0, message: addonLoadError() ?? '' },
+    };
+  }
+  return a.status();
+}
+
+/** Marks the redirector failed in this thread's status() (used by selfTest). */
+export function markFailed(op: string, message: string): void {
+  const s = status();
+  localStatus = { ...s, state: 'failed', lastError: { op, errno: 0, message } };
+}
+
+/** Redirect TCP connects to dst:dstPort to proxy:proxyPort (same family). */
+export function setRule(rule: RedirectRule): void {
+  const dst = ruleAddress('dst', rule.dst);
+  const proxy = ruleAddress('proxy', rule.proxy);
+  if (dst.family !== proxy.family) {
+    throw new RedirectorError('setRule', `dst ${rule.dst} and proxy ${rule.proxy} must be the same address family`);
+  }
+  const a = addon('setRule');
+  try {
+    a.setRule(dst.address, rulePort('dstPort', rule.dstPort), proxy.address, rulePort('proxyPort', rule.proxyPort));
+  } catch (err) {
+    throw asRedirectorError(err, 'setRule');
+  }
+}
+
+export function removeRule(dst: string, dstPort: number): boolean {
+  const d = ruleAddress('dst', dst);
+  try {
+    return addon('removeRule').removeRule(d.address, rulePort('dstPort', dstPort));
+  } catch (err) {
+    throw asRedirectorError(err, 'removeRule');
+  }
+}
+
+export function listRules(): RedirectRule[] {
+  try {
+    return addon('listRules').listRules();
+  } catch (err) {
+    throw asRedirectorError(err, 'listRules');
+  }
+}
+
+export function addExemptPid(pid: number): void {
+  try {
+    addon('addExemptPid').addExemptPid(pid);
+  } catch (err) {
+    throw asRedirectorError(err, 'addExemptPid');
+  }
+}
+
+export function removeExemptPid(pid: number): boolean {
+  try {
+    return addon('removeExemptPid').removeExemptPid(pid);
+  } catch (err) {
+    throw asRedirectorError(err, 'removeExemptPid');
+  }
+}
+
+/**
+ * Who opened the accepted connection `peer` -> `local`, or null (deny). `consume` (default true)
+ * deletes the record in the same syscall so it can be used once only.
+ */
+export function lookupConnection(peer: SocketEnd, local: SocketEnd, opts?: { consume?: boolean }): ConnOrigin | null {
+  const a = addon('lookupConnection');
+  const o = a.lookupConnection(
+    normaliseAddress(peer.address),
+    peer.port,
+    normaliseAddress(local.address),
+    local.port,
+    opts?.consume ?? true,
+  );
+  if (o === null) return null;
+  return o as ConnOrigin;
+}
+
+/** Kernel counters (summed over CPUs) plus conn_entries (by_conn occupancy) and conn_map_size. */
+export function stats(): Record<string, bigint> {
+  try {
+    return addon('stats').stats();
+  } catch (err) {
+    throw asRedirectorError(err, 'stats');
+  }
+}
+
+/** The user and their groups through the system (NSS: files, LDAP, SSSD...); null if unknown. */
+export function userInfo(uid: number): UserInfo | null {
+  return addon('userInfo').userInfo(uid);
+}
+
+/** A group's name through the system, or null if unknown. */
+export function groupName(gid: number): string | null {
+  return addon('groupName').groupName(gid);
+}
+
+/**
+ * A listening TCP socket with SO_REUSEPORT; pass the fd to `server.listen({ fd })` in each worker.
+ * Node 20 ignores `reusePort`, so workers sharing a port need this.
+ */
+export function createReusePortListener(host: string, port: number, backlog = 511): number {
+  try {
+    return addon('createReusePortListener').createReusePortListener(host, port, backlog);
+  } catch (err) {
+    throw asRedirectorError(err, 'createReusePortListener');
+  }
+}
+
+/** Struct sizes as the addon's compiler laid them out (tests compare with STRUCT_SIZES). */
+export function nativeLayoutSizes(): { endpoint: number; origin: number; connKey: number } {
+  return addon('layoutSizes').layoutSizes;
+}
