@@ -5,7 +5,7 @@ import { ChunkedDecoder } from './chunked.js';
 import { Exchange, type ExchangeHost } from './exchange.js';
 import { answerLocalPath } from './local-paths.js';
 import { parseRequestHead, type RequestHead } from './request-head.js';
-import { CONTINUE_100, errorBody, localResponse } from './responses.js';
+import { CONTINUE_100, codeForStatus, errorBody, localResponse } from './responses.js';
 import type {
   CallerClaims,
   ConnOriginLike,
@@ -124,11 +124,11 @@ export class ClientConnection implements ExchangeHost {
     const r = parseRequestHead(buf, 0, buf.length, this.ctx.headLimits);
     if (r.kind === 'incomplete') {
       if (now - this.headStart > this.ctx.timeouts.headerMs)
-        this.reject(408, 'HEADER_TIMEOUT', 'request head too slow');
+        this.reject(408, 'header_timeout', 'request head too slow');
       return;
     }
     if (r.kind === 'error') {
-      this.reject(r.status, 'BAD_REQUEST', r.reason);
+      this.reject(r.status, codeForStatus(r.status), r.reason);
       return;
     }
     this.pending = r.headEnd < buf.length ? buf.subarray(r.headEnd) : null;
@@ -158,8 +158,10 @@ export class ClientConnection implements ExchangeHost {
     this.state = State.Busy;
     if (this.origin === null || this.route === null) {
       const local = answerLocalPath(head, snapshot, () => this.directPeerUid());
-      if (local !== null) this.respondLocal(local.status, local.body, local.code, local.contentType);
-      else this.reject(421, 'NOT_ATTRIBUTED', 'connection was not redirected by the agent; connect to the service');
+      if (local !== null) {
+        if (local.notifyKeyKeeper) this.ctx.notifyKeyKeeper?.();
+        this.respondLocal(local.status, local.body, local.code, local.contentType);
+      } else this.reject(421, 'unattributed', 'connection was not redirected by the agent; connect to the service');
       return;
     }
     const decision = snapshot.decide(
@@ -174,7 +176,7 @@ export class ClientConnection implements ExchangeHost {
     const limits = this.ctx.bodyLimits;
     cur.limit = decision.signatureExempt ? limits.maxExemptBody : limits.maxBody;
     if (head.contentLength > cur.limit) {
-      this.reject(413, 'BODY_TOO_LARGE', `body over ${cur.limit} bytes`);
+      this.reject(413, 'body_too_large', `body over ${cur.limit} bytes`);
       return;
     }
     const hasBody = head.contentLength > 0 || head.chunked;
@@ -208,11 +210,11 @@ export class ClientConnection implements ExchangeHost {
         cur.stream === null ? (b, s, e) => cur.parts.push(b.subarray(s, e)) : undefined,
       );
       if (end === -1) {
-        this.bodyFailed(400, 'BAD_CHUNKED_BODY', dec.error ?? 'bad chunked body');
+        this.bodyFailed(400, 'bad_request', dec.error ?? 'bad chunked body');
         return;
       }
       if (dec.total > cur.limit) {
-        this.bodyFailed(413, 'BODY_TOO_LARGE', `body over ${cur.limit} bytes`);
+        this.bodyFailed(413, 'body_too_large', `body over ${cur.limit} bytes`);
         return;
       }
       if (cur.stream !== null && end > 0 && !cur.stream.writeBody(buf.subarray(0, end))) this.socket.pause();
@@ -402,14 +404,14 @@ export class ClientConnection implements ExchangeHost {
   private onTimeout(): void {
     switch (this.state) {
       case State.Head:
-        if (this.pending !== null) this.reject(408, 'HEADER_TIMEOUT', 'request head too slow');
+        if (this.pending !== null) this.reject(408, 'header_timeout', 'request head too slow');
         else if (performance.now() - this.lastActive >= this.ctx.timeouts.keepAliveMs) this.socket.end();
         else this.socket.setTimeout(this.ctx.timeouts.headerMs);
         return;
       case State.Body:
         this.cur?.stream?.abort();
         this.exchange = null;
-        this.reject(408, 'BODY_TIMEOUT', 'request body stalled');
+        this.reject(408, 'header_timeout', 'request body stalled');
         return;
       case State.Busy:
         this.socket.setTimeout(this.ctx.timeouts.headerMs); // the exchange has its own deadlines
@@ -424,7 +426,7 @@ export class ClientConnection implements ExchangeHost {
     if (ex !== null && this.state !== State.Closed) {
       this.exchange = null;
       ex.abort();
-      this.complete(0, ex, 'CLIENT_CLOSED');
+      this.complete(0, ex, 'client_closed');
     }
     this.state = State.Closed;
     this.pending = null;

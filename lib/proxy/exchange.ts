@@ -76,7 +76,7 @@ export class Exchange implements UpstreamOwner {
       if (err !== null || conn === null) {
         const timedOut = (err as { code?: string } | null)?.code === 'ETIMEDOUT_CONNECT';
         this.upstreamError = timedOut ? 'timeout' : 'error';
-        this.fail(timedOut ? 503 : 502, timedOut ? 'UPSTREAM_CONNECT_TIMEOUT' : 'UPSTREAM_UNREACHABLE', String(err));
+        this.fail(timedOut ? 503 : 502, timedOut ? 'upstream_connect_timeout' : 'upstream_unreachable', String(err));
         return;
       }
       this.conn = conn;
@@ -128,14 +128,14 @@ export class Exchange implements UpstreamOwner {
       }
       if (r.kind === 'error') {
         this.upstreamError = 'error';
-        this.fail(502, 'UPSTREAM_BAD_RESPONSE', r.reason);
+        this.fail(502, 'upstream_bad_response', r.reason);
         return;
       }
       const st = r.head.status;
       if (st >= 100 && st < 200) {
         // Interim responses (the agent strips Expect, so rare): not relayed; 101 cannot be honoured.
         if (st === 101) {
-          this.fail(502, 'UPSTREAM_BAD_RESPONSE', 'unexpected protocol switch');
+          this.fail(502, 'upstream_bad_response', 'unexpected protocol switch');
           return;
         }
         buf = buf.subarray(r.headEnd);
@@ -250,7 +250,7 @@ export class Exchange implements UpstreamOwner {
       return;
     }
     this.upstreamError = 'error';
-    this.fail(502, 'UPSTREAM_FAILED', err.message);
+    this.fail(502, 'upstream_unreachable', err.message);
   }
 
   onUpstreamTimeout(): void {
@@ -262,7 +262,7 @@ export class Exchange implements UpstreamOwner {
     }
     this.conn?.destroy();
     this.conn = null;
-    this.fail(504, 'UPSTREAM_TIMEOUT', 'the metadata service did not answer in time');
+    this.fail(504, 'upstream_timeout', 'the metadata service did not answer in time');
   }
 
   onUpstreamDrain(): void {

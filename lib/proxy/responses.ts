@@ -62,3 +62,42 @@ export function errorBody(status: number, code: string, detail: string): string 
 }
 
 export const CONTINUE_100 = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+
+/**
+ * Stable reason codes of answers the data plane gives before (or instead of) a policy decision.
+ * The first six are the ones lib/metrics labels; the rest are counted there as 'other'.
+ */
+export const DataPlaneCodes = {
+  bad_request: 'malformed request, bad header bytes or conflicting framing (400/408/417)',
+  method_not_allowed: 'method outside GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH (405)',
+  body_too_large: 'body over 100 KiB, or over 100 MiB on the signature-exempt uploads (413)',
+  headers_too_large: 'request target over 8 KiB (414) or header block over 32 KiB (431)',
+  unattributed: 'connection not redirected by the agent, no kernel record (421)',
+  no_policy: 'no policy snapshot yet',
+  header_timeout: 'request head or body too slow (408)',
+  upstream_unreachable: 'metadata service refused or reset the connection (502)',
+  upstream_connect_timeout: 'connect to the metadata service timed out (503)',
+  upstream_timeout: 'metadata service did not answer in time (504)',
+  upstream_bad_response: 'metadata service sent an unparsable response (502)',
+  client_closed: 'client went away before the response was complete',
+  local: 'answered locally (/provision, /gpa-aggregated-status)',
+} as const;
+
+/** The data-plane code for an agent-generated status. */
+export function codeForStatus(status: number): keyof typeof DataPlaneCodes {
+  switch (status) {
+    case 405:
+      return 'method_not_allowed';
+    case 413:
+      return 'body_too_large';
+    case 414:
+    case 431:
+      return 'headers_too_large';
+    case 421:
+      return 'unattributed';
+    case 408:
+      return 'header_timeout';
+    default:
+      return 'bad_request';
+  }
+}

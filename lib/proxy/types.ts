@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { CallerClaims, Decision, Endpoint, Mode, PolicyRequest } from '../policy/index.js';
+import type { ProvisionSnapshot } from '../status/index.js';
 import type { HeadLimits } from './request-head.js';
 import type { UpstreamTarget } from './upstream-pool.js';
 
@@ -39,8 +40,8 @@ export interface ProxySnapshot {
   key: { guid: string; keyObject: KeyObject } | null;
   /** Host clock minus local clock, for `x-ms-azure-host-date`. */
   hostClockOffsetMs: number;
-  /** Readiness answered on `GET /provision`. */
-  provision: { finished: boolean; errorMessage: string };
+  /** Readiness answered on `GET /provision` (lib/status ProvisionSnapshot). */
+  provision: ProvisionSnapshot;
   /** JSON body of `GET /gpa-aggregated-status` (root only). */
   aggregatedStatus: string;
 }
@@ -124,6 +125,8 @@ export interface ProxyContext {
   headLimits: HeadLimits;
   bodyLimits: BodyLimits;
   timeouts: ProxyTimeouts;
+  /** `/provision?notify` while not finished: ask the main thread to poll the host now. */
+  notifyKeyKeeper: (() => void) | null;
   /** Set on shutdown: finish the request in flight, then close instead of keeping alive. */
   draining: boolean;
 }
