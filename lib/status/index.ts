@@ -51,3 +51,11 @@ export {
   type StatusInputs,
 } from './status-document.js';
 export { type StatusWriter, type StatusWriterOptions, startStatusWriter, writeFileAtomic } from './status-writer.js';
+export {
+  CAPABILITIES,
+  defaultConfigText,
+  IP_ADDRESS_ALLOW,
+  renderUnit,
+  SERVICE_NAME,
+  type UnitOptions,
+} from './systemd-unit.js';
