@@ -147,17 +147,25 @@ export class ControlMetrics {
         },
       });
     }
+    // lib/redirector's stats(): conn_entries (published, not yet consumed) and conn_map_size (capacity).
     new Gauge({
       name: 'gpa_bpf_map_entries',
       help: 'Entries in the connection map (published, not yet consumed)',
       labelNames: ['map'],
       registers: r,
       collect() {
-        const stats = self.readRedirector()?.stats ?? {};
-        for (const [k, v] of Object.entries(stats)) {
-          const m = /^(conn|connection|exempt|rules?)[_-]?map[_-]?(entries|occupancy)$/i.exec(k);
-          if (m) this.set({ map: m[1]!.toLowerCase().startsWith('conn') ? 'conn' : m[1]!.toLowerCase() }, Number(v));
-        }
+        const v = self.readRedirector()?.stats?.['conn_entries'];
+        if (v !== undefined) this.set({ map: 'conn' }, Number(v));
+      },
+    });
+    new Gauge({
+      name: 'gpa_bpf_map_capacity',
+      help: 'Capacity of the connection map',
+      labelNames: ['map'],
+      registers: r,
+      collect() {
+        const v = self.readRedirector()?.stats?.['conn_map_size'];
+        if (v !== undefined) this.set({ map: 'conn' }, Number(v));
       },
     });
   }

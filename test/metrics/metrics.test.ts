@@ -166,7 +166,15 @@ describe('metrics across worker threads', () => {
     metrics.control.setRedirectorSource(() => ({
       state: 'running',
       programs: [{ attached: true }, { attached: true }, { attached: true }],
-      stats: { redirect4: 5n, redirect6: 2n, published: 7n, publish_fail: 1n, conn_map_entries: 3n },
+      stats: {
+        redirected4: 5n,
+        redirected6: 2n,
+        exempted: 9n,
+        published: 7n,
+        publish_failed: 1n,
+        conn_entries: 3n,
+        conn_map_size: 16384n,
+      },
     }));
     const m = await scrape(server);
     assert.equal(series(m, 'gpa_endpoint_mode', { endpoint: 'imds', mode: 'audit' }), 1);
@@ -182,6 +190,7 @@ describe('metrics across worker threads', () => {
     assert.equal(series(m, 'gpa_bpf_published_total'), 7);
     assert.equal(series(m, 'gpa_bpf_publish_failures_total'), 1);
     assert.equal(series(m, 'gpa_bpf_map_entries', { map: 'conn' }), 3);
+    assert.equal(series(m, 'gpa_bpf_map_capacity', { map: 'conn' }), 16384);
   });
 
   test('a worker that does not answer is left out instead of hanging the scrape', async () => {
