@@ -10,6 +10,8 @@ export type { CompileInput, CompileResult, EndpointPolicy, EndpointPolicyState, 
 export { compilePolicy, compilePolicyPure } from './compile.js';
 export { evilTwins, selfTestSnapshot } from './evil-twin.js';
 export { LOCAL_RULE_FILES, readLocalRuleFile, wantsLocalRules } from './local-rules.js';
+export type { LoadedRules, RulesFileShape } from './rules-file.js';
+export { loadRulesFile, rulesFromText } from './rules-file.js';
 export { closeSelfTestPool, compilePolicyChecked, runSelfTest } from './selftest.js';
 export type { StrictJsonResult } from './strict-json.js';
 export { MAX_POLICY_TEXT_BYTES, parseStrictJson } from './strict-json.js';
