@@ -1,0 +1,160 @@
+import path from 'node:path';
+import { currentComm, readExePath, readProcFacts, readStartTime } from './proc.js';
+import { redactCmdline } from './redact.js';
+
+/** The kernel's record of a connect (lib/redirector ConnOrigin; only these fields are read). */
+export interface OriginFacts {
+  pid: number;
+  tid: number;
+  uid: number;
+  gid: number;
+  comm: string;
+  cgroupId: bigint;
+}
+
+/** Who made a request: the contract shared with lib/policy, plus two extensions. */
+export interface CallerClaims {
+  pid: number;
+  uid: number;
+  gid: number;
+  userName: string | null;
+  groups: { gid: number; name: string | null }[];
+  exePath: string | null;
+  processName: string;
+  /** Redacted before it was stored (spec section 6). */
+  cmdline: string;
+  cgroupId: bigint;
+  /** Extension: container id parsed from the process's cgroup, when it runs in one. */
+  containerId: string | null;
+  /** Extension: why exe/cmdline are missing ('exited', 'exec-after-connect'), else null. */
+  degraded: string | null;
+}
+
+/** NSS user lookup (lib/redirector's userInfo): name and groups, null for an unknown uid. */
+export type UserLookup = (uid: number) => { name: string; groups: { gid: number; name: string | null }[] } | null;
+export type GroupLookup = (gid: number) => string | null;
+
+export interface ResolverOptions {
+  userInfo: UserLookup;
+  groupName: GroupLookup;
+  /** How long a user's NSS answer is reused (LDAP/SSSD lookups can be slow). */
+  userTtlMs?: number;
+  /** How long a process's /proc facts are reused for the same (pid, start time, comm). */
+  processTtlMs?: number;
+  maxEntries?: number;
+}
+
+interface ProcEntry {
+  exePath: string | null;
+  cmdline: string;
+  containerId: string | null;
+  expires: number;
+}
+
+/**
+ * Turns a kernel connect record into caller claims, right at accept (the client may exit soon).
+ * /proc facts are cached by (pid, start time, comm) so a reused pid never inherits a stale
+ * identity; the comm the kernel captured at connect time is compared with the current one, and a
+ * mismatch (the process exec'd after connecting) drops the exe path rather than trusting the new
+ * binary. When the process is gone, the kernel-captured comm is all that is left.
+ */
+export class ClaimsResolver {
+  private readonly users = new Map<number, { value: ReturnType<UserLookup>; expires: number }>();
+  private readonly procs = new Map<string, ProcEntry>();
+  private readonly userTtl: number;
+  private readonly procTtl: number;
+  private readonly max: number;
+
+  constructor(private readonly opts: ResolverOptions) {
+    this.userTtl = opts.userTtlMs ?? 60_000;
+    this.procTtl = opts.processTtlMs ?? 30_000;
+    this.max = opts.maxEntries ?? 4096;
+  }
+
+  /** Claims for one attributed connection. Never throws. */
+  resolve(o: OriginFacts): CallerClaims {
+    const now = Date.now();
+    const user = this.user(o.uid, now);
+    const groups = user !== null ? user.groups.slice() : [];
+    if (!groups.some((g) => g.gid === o.gid)) groups.push({ gid: o.gid, name: this.safeGroupName(o.gid) });
+    const base = {
+      pid: o.pid,
+      uid: o.uid,
+      gid: o.gid,
+      userName: user?.name ?? null,
+      groups,
+      cgroupId: o.cgroupId,
+    };
+    const comm = currentComm(o.pid, o.tid);
+    if (comm === null) return this.degraded(base, o, 'exited');
+    if (comm !== o.comm) return this.degraded(base, o, 'exec-after-connect');
+    const facts = this.process(o.pid, now);
+    if (facts === null) return this.degraded(base, o, 'exited');
+    return {
+      ...base,
+      exePath: facts.exePath,
+      processName: facts.exePath !== null ? path.basename(facts.exePath) : o.comm,
+      cmdline: facts.cmdline,
+      containerId: facts.containerId,
+      degraded: null,
+    };
+  }
+
+  private degraded(
+    base: Omit<CallerClaims, 'exePath' | 'processName' | 'cmdline' | 'containerId' | 'degraded'>,
+    o: OriginFacts,
+    why: string,
+  ): CallerClaims {
+    return {
+      ...base,
+      exePath: null,
+      processName: redactCmdline(o.comm),
+      cmdline: '',
+      containerId: null,
+      degraded: why,
+    };
+  }
+
+  private process(pid: number, now: number): ProcEntry | null {
+    // The exe is read every time (one readlink): an exec keeps pid and start time but not the binary.
+    const startTime = readStartTime(pid);
+    if (startTime === null) return null;
+    const exePath = readExePath(pid);
+    const key = pid + ':' + startTime + ':' + exePath;
+    const hit = this.procs.get(key);
+    if (hit !== undefined && hit.expires > now) return hit;
+    const facts = readProcFacts(pid);
+    if (facts === null || facts.startTime !== startTime || facts.exePath !== exePath) return null;
+    const entry: ProcEntry = {
+      exePath,
+      cmdline: redactCmdline(facts.rawCmdline),
+      containerId: facts.containerId,
+      expires: now + this.procTtl,
+    };
+    if (this.procs.size >= this.max) this.procs.clear();
+    this.procs.set(key, entry);
+    return entry;
+  }
+
+  private user(uid: number, now: number): ReturnType<UserLookup> {
+    const hit = this.users.get(uid);
+    if (hit !== undefined && hit.expires > now) return hit.value;
+    let value: ReturnType<UserLookup> = null;
+    try {
+      value = this.opts.userInfo(uid);
+    } catch {
+      value = null;
+    }
+    if (this.users.size >= this.max) this.users.clear();
+    this.users.set(uid, { value, expires: now + this.userTtl });
+    return value;
+  }
+
+  private safeGroupName(gid: number): string | null {
+    try {
+      return this.opts.groupName(gid);
+    } catch {
+      return null;
+    }
+  }
+}

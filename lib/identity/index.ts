@@ -1,0 +1,12 @@
+// Public surface of lib/identity: from the kernel's connect record to the caller's claims.
+export {
+  type CallerClaims,
+  ClaimsResolver,
+  type GroupLookup,
+  type OriginFacts,
+  type ResolverOptions,
+  type UserLookup,
+} from './claims.js';
+export { containerIdFromCgroup, currentComm, readExePath, readProcFacts, readStartTime } from './proc.js';
+export { MAX_CMDLINE, redactCmdline } from './redact.js';
+export { loopbackPeerUid } from './socket-owner.js';

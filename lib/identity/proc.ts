@@ -1,0 +1,67 @@
+import { readFileSync, readlinkSync } from 'node:fs';
+
+/** What /proc says about a process right now. */
+export interface ProcFacts {
+  /** Kernel start time in clock ticks since boot (stat field 22): with the pid, a unique process key. */
+  startTime: string;
+  exePath: string | null;
+  /** Arguments joined by spaces, unredacted: redact before storing it anywhere. */
+  rawCmdline: string;
+  containerId: string | null;
+}
+
+function read(path: string, max = 16 * 1024, encoding: 'latin1' | 'utf8' = 'latin1'): string | null {
+  try {
+    const b = readFileSync(path);
+    return b.toString(encoding, 0, Math.min(b.length, max));
+  } catch {
+    return null;
+  }
+}
+
+/** The command name of a thread (or its process when the thread is gone), as /proc reports it now. */
+export function currentComm(pid: number, tid: number): string | null {
+  const c = (tid > 0 ? read(`/proc/${pid}/task/${tid}/comm`, 64) : null) ?? read(`/proc/${pid}/comm`, 64);
+  return c === null ? null : c.replace(/\n$/, '');
+}
+
+/** Field 22 of /proc/<pid>/stat; the comm field may hold spaces and ')' so parse after the last ')'. */
+export function readStartTime(pid: number): string | null {
+  const stat = read(`/proc/${pid}/stat`, 4096);
+  if (stat === null) return null;
+  const close = stat.lastIndexOf(')');
+  if (close === -1) return null;
+  // After ") " come fields 3.. : state is field 3, so start time (22) is index 19.
+  const fields = stat.slice(close + 2).split(' ');
+  return fields[19] ?? null;
+}
+
+/** A container id from the cgroup path (docker, containerd, cri-o, podman scopes). */
+export function containerIdFromCgroup(cgroup: string): string | null {
+  const m =
+    /(?:docker|cri-containerd|crio|libpod)[-/]([0-9a-f]{64})/.exec(cgroup) ??
+    /\/([0-9a-f]{64})(?:\.scope)?$/m.exec(cgroup);
+  return m ? m[1]! : null;
+}
+
+/** The executable of a live process; null when unknown (gone, kernel thread, deleted binary). */
+export function readExePath(pid: number): string | null {
+  try {
+    const exe = readlinkSync(`/proc/${pid}/exe`);
+    // A deleted or replaced binary: the path no longer names what runs.
+    return exe.endsWith(' (deleted)') ? null : exe;
+  } catch {
+    return null;
+  }
+}
+
+/** Reads exe, cmdline and cgroup of a live process; null when it is gone. */
+export function readProcFacts(pid: number): ProcFacts | null {
+  const startTime = readStartTime(pid);
+  if (startTime === null) return null;
+  const exePath = readExePath(pid);
+  const raw = read(`/proc/${pid}/cmdline`, 16 * 1024, 'utf8') ?? '';
+  const rawCmdline = raw.replace(/\0+$/, '').split('\0').join(' ');
+  const cgroup = read(`/proc/${pid}/cgroup`, 4096) ?? '';
+  return { startTime, exePath, rawCmdline, containerId: containerIdFromCgroup(cgroup) };
+}

@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { describe, it } from 'node:test';
+import {
+  ClaimsResolver,
+  containerIdFromCgroup,
+  currentComm,
+  loopbackPeerUid,
+  redactCmdline,
+} from '../../lib/identity/index.js';
+
+describe('command-line redaction', () => {
+  const cases: [string, string, RegExp][] = [
+    ['pwd=', 'mysql --host db pwd=hunter2 --x', /pwd=\*\*\*/],
+    ['password=', 'app password=s3cr3t', /password=\*\*\*/],
+    [
+      'AccountKey=',
+      'az DefaultEndpointsProtocol=https;AccountName=a;AccountKey=abc123==;EndpointSuffix=x',
+      /AccountKey=\*\*\*;/,
+    ],
+    ['sig=', 'curl https://a.blob.core.windows.net/c?sv=1&sig=AbC%2Bdef&se=2', /sig=\*\*\*&se=2/],
+    ['bearer', 'curl -H Authorization: Bearer abc.def.ghi', /Bearer \*\*\*/],
+    ['JWT', 'tool eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_value', /tool \*\*\*$/],
+    ['URL credentials', 'git clone https://user:tok3n@github.com/x', /https:\/\/\*\*\*@github\.com/],
+    ['--password flag', 'psql --password topsecret -h h', /--password \*\*\* -h/],
+    [
+      'PEM key',
+      'x -----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY----- y',
+      /PRIVATE KEY \*\*\*-----\s+y/,
+    ],
+    ['storage key', `az storage --key ${'Ab1'.repeat(29)}== --x`, /--key \*\*\* --x/],
+  ];
+  for (const [name, input, want] of cases) {
+    it(`masks ${name}`, () => {
+      const out = redactCmdline(input);
+      assert.match(out, want);
+    });
+  }
+
+  it('keeps ordinary command lines and replaces control characters', () => {
+    assert.equal(
+      redactCmdline('/usr/bin/curl -H Metadata:true http://169.254.169.254/metadata/instance'),
+      '/usr/bin/curl -H Metadata:true http://169.254.169.254/metadata/instance',
+    );
+    assert.equal(redactCmdline('evil\n{"forged":true}\r\u0007'), 'evil {"forged":true}  ');
+    assert.ok(redactCmdline('a'.repeat(50_000)).length <= 1025);
+  });
+});
+
+/** Waits until the child has exec'd (its comm is the new program's). */
+async function execd(pid: number, comm: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (currentComm(pid, pid) === comm) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`process ${pid} never became ${comm}`);
+}
+
+describe('claims resolver', () => {
+  const lookups: number[] = [];
+  const resolver = new ClaimsResolver({
+    userInfo: (uid) => {
+      lookups.push(uid);
+      return uid === 4242
+        ? {
+            name: 'u4242',
+            groups: [
+              { gid: 4242, name: 'g4242' },
+              { gid: 7, name: 'lp' },
+            ],
+          }
+        : null;
+    },
+    groupName: (gid) => (gid === 0 ? 'root' : null),
+  });
+
+  it('resolves a live process: exe, basename, redacted cmdline, NSS groups plus the kernel gid', async () => {
+    const child = spawn('sleep', ['30', 'password=topsecret'], { stdio: 'ignore' });
+    try {
+      await execd(child.pid!, 'sleep');
+      const c = resolver.resolve({ pid: child.pid!, tid: child.pid!, uid: 4242, gid: 0, comm: 'sleep', cgroupId: 5n });
+      assert.match(c.exePath ?? '', /\/sleep$/);
+      assert.equal(c.processName, 'sleep');
+      assert.equal(c.cmdline, 'sleep 30 password=***');
+      assert.equal(c.userName, 'u4242');
+      assert.deepEqual(
+        c.groups.map((g) => g.gid),
+        [4242, 7, 0],
+      );
+      assert.equal(c.degraded, null);
+      // A second connection from the same uid reuses the NSS answer.
+      resolver.resolve({ pid: child.pid!, tid: child.pid!, uid: 4242, gid: 0, comm: 'sleep', cgroupId: 5n });
+      assert.equal(lookups.filter((u) => u === 4242).length, 1);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it("does not trust the exe when the process exec'd after connecting (comm changed)", async () => {
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await execd(child.pid!, 'sleep');
+      const c = resolver.resolve({ pid: child.pid!, tid: child.pid!, uid: 1, gid: 1, comm: 'python3', cgroupId: 5n });
+      assert.equal(c.exePath, null);
+      assert.equal(c.processName, 'python3');
+      assert.equal(c.degraded, 'exec-after-connect');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('falls back to the kernel comm when the process is gone', async () => {
+    const child = spawn('true', [], { stdio: 'ignore' });
+    await new Promise((r) => child.once('exit', r));
+    const c = resolver.resolve({ pid: child.pid!, tid: child.pid!, uid: 1, gid: 1, comm: 'true', cgroupId: 5n });
+    assert.equal(c.exePath, null);
+    assert.equal(c.processName, 'true');
+    assert.equal(c.degraded, 'exited');
+  });
+
+  it('parses container ids from cgroup paths', () => {
+    const id = 'a'.repeat(64);
+    assert.equal(containerIdFromCgroup(`0::/system.slice/docker-${id}.scope\n`), id);
+    assert.equal(containerIdFromCgroup('0::/user.slice/user-0.slice/session-1.scope\n'), null);
+  });
+});
+
+describe('loopback peer uid', () => {
+  it('finds the uid owning the client end of a direct connection', async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+    const client = net.connect(port, '127.0.0.1');
+    try {
+      const s = await accepted;
+      const uid = loopbackPeerUid(
+        { address: s.remoteAddress!, port: s.remotePort! },
+        { address: s.localAddress!, port: s.localPort! },
+      );
+      assert.equal(uid, process.getuid!());
+      assert.equal(loopbackPeerUid({ address: '127.0.0.1', port: 1 }, { address: '127.0.0.1', port: port }), null);
+    } finally {
+      client.destroy();
+      server.close();
+    }
+  });
+});
