@@ -65,6 +65,7 @@ export class ControlMetrics {
   private readonly policyFailClosed: Gauge;
   private readonly policyCompiles: Counter<'result'>;
   private readonly policyFailures: Counter;
+  private readonly hostClockOffset: Gauge;
   private redirectorSource: (() => RedirectorMetricsInput | undefined) | undefined;
 
   constructor(registry: Registry) {
@@ -111,6 +112,11 @@ export class ControlMetrics {
     this.policyFailures = new Counter({
       name: 'gpa_policy_compile_failures_total',
       help: 'Policy compiles that failed (kept the previous policy or failed closed)',
+      registers: r,
+    });
+    this.hostClockOffset = new Gauge({
+      name: 'gpa_host_clock_offset_seconds',
+      help: 'Host clock (x-ms-azure-host-date) minus local clock, as last measured by the key keeper',
       registers: r,
     });
     for (const h of KEY_HEALTH) this.keyHealth.set({ health: h }, h === 'unknown' ? 1 : 0);
@@ -189,6 +195,11 @@ export class ControlMetrics {
     const result = p.failClosed ? 'fail-closed' : p.keptPrevious ? 'kept-previous' : 'ok';
     this.policyCompiles.inc({ result });
     if (result !== 'ok') this.policyFailures.inc();
+  }
+
+  /** Records the host clock offset the key keeper measured (host minus local, in ms). */
+  onHostClock(offsetMs: number): void {
+    if (Number.isFinite(offsetMs)) this.hostClockOffset.set(offsetMs / 1000);
   }
 
   /** Sets the function read at scrape time for redirector state and counters. */

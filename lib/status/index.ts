@@ -16,6 +16,18 @@ export {
   readAuditRecords,
   safeText,
 } from './audit-log.js';
+export {
+  type CheckResult,
+  checkBpfAttached,
+  checkClockSkew,
+  checkConfig,
+  checkKeyFolder,
+  checkLoopbackOnly,
+  checkPins,
+  httpGet,
+  type Level,
+  listeningAddresses,
+} from './doctor-checks.js';
 export { type LearnResult, learnRules, type RuleItem } from './learn.js';
 export {
   keyLatchMessage,
