@@ -125,3 +125,30 @@ export async function runClient(cg: TestCgroup, o: ClientOptions): Promise<Clien
 export function randomPort(): number {
   return 20000 + Math.floor(Math.random() * 40000);
 }
+
+export interface HeldClient {
+  report: ClientReport;
+  /** Closes the client's connections (RST) and waits for it to exit. */
+  release(): Promise<void>;
+}
+
+/** Starts the client with --hold: its connections stay open until release(). */
+export async function holdClient(cg: TestCgroup, o: ClientOptions): Promise<HeldClient> {
+  const child = cg.spawn(python, [...clientArgs(o), '--hold']);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const line = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    child.stdout?.on('data', (d) => {
+      buf += d;
+      if (buf.includes('\n')) resolve(buf.split('\n')[0]!);
+    });
+    child.once('exit', (code) => reject(new Error(`held client exited early (${code})`)));
+  });
+  return {
+    report: JSON.parse(line) as ClientReport,
+    async release() {
+      child.stdin?.end('close\n');
+      await exited;
+    },
+  };
+}
