@@ -1,3 +1,5 @@
+import { parseStrictJson } from '../policy/index.js';
+
 /** A validated `/secure-channel/status` answer. */
 export interface SecureChannelStatus {
   version: '1.0' | '2.0';
@@ -49,12 +51,11 @@ export function parseStatus(text: string, contentType: string | undefined): Resu
   if (contentType && /xml/i.test(contentType)) {
     return fail(`Content-Type ${contentType} (XML) is not supported; the host must answer JSON`);
   }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    return fail(`body is not valid JSON (${(err as Error).message})`);
-  }
+  // Strict parse: JSON.parse keeps the last of a duplicated key, which could quietly swap a mode
+  // or a rule item; a duplicate, a BOM or an oversized body is refused instead.
+  const parsed = parseStrictJson(text);
+  if (!parsed.ok) return fail(`body is not valid JSON (${parsed.message})`);
+  const doc: unknown = parsed.value;
   if (!isObject(doc)) return fail('body must be a JSON object');
   if (doc.authorizationScheme !== 'Azure-HMAC-SHA256') {
     return fail(`authorizationScheme must be "Azure-HMAC-SHA256" (got ${JSON.stringify(doc.authorizationScheme)})`);

@@ -61,6 +61,11 @@ const cases: { name: string; body: () => string; contentType?: string; message: 
     message: /keyGuid .* is not a GUID/,
   },
   { name: 'vTPM delivery', body: () => withField('keyDeliveryMethod', 'vtpm'), message: /vtpm.*not supported/ },
+  {
+    name: 'duplicate key (a second mode would win under JSON.parse)',
+    body: () => `${JSON.stringify(good()).slice(0, -1)},"secureChannelEnabled":false}`,
+    message: /duplicate/,
+  },
   { name: 'XML', body: () => '<SecureChannel/>', contentType: 'text/xml', message: /XML.*not supported/ },
 ];
 
