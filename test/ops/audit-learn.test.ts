@@ -225,10 +225,19 @@ describe('gpa learn', () => {
         '--exe',
         c.exePath,
       );
-    const ok = sim('http://169.254.169.254/metadata/instance/compute?api-version=2021-02-01', alice);
-    assert.equal(ok.status, 0, ok.stdout + ok.stderr);
-    const no = sim('http://169.254.169.254/metadata/instance/compute?api-version=2021-02-01', bob);
+    for (const r of observed) {
+      const c = r.caller as { userName: string; uid: number; exePath: string };
+      const host = r.endpoint === 'imds' ? '169.254.169.254' : '168.63.129.16';
+      const res = sim(`http://${host}${r.target}`, c, r.endpoint as string);
+      assert.equal(res.status, 0, `${r.target} for ${c.userName}: ${res.stdout}${res.stderr}`);
+    }
+    const no = sim('http://169.254.169.254/metadata/versions', bob);
     assert.equal(no.status, 1, no.stdout + no.stderr);
+    const wrongExe = sim('http://169.254.169.254/metadata/instance/compute?api-version=2021-02-01', {
+      ...alice,
+      exePath: '/tmp/curl',
+    });
+    assert.equal(wrongExe.status, 1, wrongExe.stdout + wrongExe.stderr);
   });
 
   test('learn refuses to run without --out and when nothing was forwarded', () => {
