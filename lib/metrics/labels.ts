@@ -28,12 +28,20 @@ const KNOWN_STATUSES = new Set([
  */
 export const REASON_CODES = new Set<string>([
   ...Object.keys(PolicyCodes),
-  'unattributed',
-  'method_not_allowed',
+  // lib/proxy DataPlaneCodes (answers given before or instead of a decision)
   'bad_request',
+  'method_not_allowed',
   'body_too_large',
   'headers_too_large',
+  'unattributed',
   'no_policy',
+  'header_timeout',
+  'upstream_unreachable',
+  'upstream_connect_timeout',
+  'upstream_timeout',
+  'upstream_bad_response',
+  'client_closed',
+  'local',
 ]);
 
 /** Normalises an endpoint name to the fixed set. */
