@@ -1,7 +1,7 @@
 // The peer: nginx as a plain reverse proxy in front of the floor emulator, configured the way a
 // careful operator would (pooled keep-alive upstream connections, one worker per core, no access
 // log), run from a generated config in a temp directory and stopped afterwards.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -48,12 +48,9 @@ http {
 }
 
 export function nginxVersion(): string {
-  try {
-    return execFileSync('nginx', ['-v'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-  } catch (e) {
-    const err = e as { stderr?: string };
-    return (err.stderr ?? '').trim().replace(/^nginx version: /, '') || 'unknown';
-  }
+  // `nginx -v` writes to stderr.
+  const r = spawnSync('nginx', ['-v'], { encoding: 'utf8' });
+  return `${r.stderr ?? ''}${r.stdout ?? ''}`.trim().replace(/^nginx version: /, '') || 'not installed';
 }
 
 export async function startNginx(

@@ -9,8 +9,8 @@ export interface Comparison {
   id: string;
   /** Target minus direct, µs (medians across rounds). */
   added: Partial<Record<'nginx' | 'agent', { p50: number; p99: number }>>;
-  /** agent added / nginx added, and agent throughput / nginx throughput. */
-  agentVsNginx?: { addedP50: number; addedP99: number; throughput: number };
+  /** agent added / nginx added, agent throughput / nginx throughput, agent / nginx latency. */
+  agentVsNginx?: { addedP50: number; addedP99: number; throughput: number; p50: number; p99: number };
 }
 
 export function compare(s: ScenarioResult): Comparison {
@@ -28,6 +28,10 @@ export function compare(s: ScenarioResult): Comparison {
       addedP50: ratio(out.added.agent.p50, out.added.nginx.p50),
       addedP99: ratio(out.added.agent.p99, out.added.nginx.p99),
       throughput: ratio(a.rps, n.rps),
+      // Whole-latency ratios: meaningful even where nginx adds nothing over the floor (new
+      // connections: its pooled upstream connections spare the emulator an accept per request).
+      p50: ratio(a.p50, n.p50),
+      p99: ratio(a.p99, n.p99),
     };
   }
   return out;
@@ -106,7 +110,8 @@ export function table(results: ScenarioResult[], comps: Comparison[]): string {
     const r = c.agentVsNginx;
     if (r) {
       lines.push(
-        `agent/nginx: added p50 ${fmt(r.addedP50, 2)}x   added p99 ${fmt(r.addedP99, 2)}x   throughput ${fmt(r.throughput, 2)}x`,
+        `agent/nginx: added p50 ${fmt(r.addedP50, 2)}x   added p99 ${fmt(r.addedP99, 2)}x   throughput ${fmt(r.throughput, 2)}x` +
+          `   (whole latency p50 ${fmt(r.p50, 2)}x, p99 ${fmt(r.p99, 2)}x)`,
       );
     }
   });
