@@ -1,0 +1,56 @@
+// Pure parts of lib/redirector (no root, no kernel): address normalisation, mountinfo parsing,
+// pid-namespace detection, rule validation.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  inPidNamespace,
+  normaliseAddress,
+  parseCgroup2Mounts,
+  RedirectorError,
+  setRule,
+} from '../../lib/redirector/index.js';
+
+test('normaliseAddress folds v4-mapped addresses and drops zones', () => {
+  assert.equal(normaliseAddress('::ffff:127.0.0.1'), '127.0.0.1');
+  assert.equal(normaliseAddress('::FFFF:169.254.169.254'), '169.254.169.254');
+  assert.equal(normaliseAddress('127.0.0.1'), '127.0.0.1');
+  assert.equal(normaliseAddress('::1'), '::1');
+  assert.equal(normaliseAddress('fe80::1%lo'), 'fe80::1');
+  assert.equal(normaliseAddress('::ffff:7f00:1'), '::ffff:7f00:1');
+});
+
+test('parseCgroup2Mounts prefers the mount of the hierarchy root', () => {
+  const text = [
+    '30 25 0:26 / /sys/fs/cgroup/cpu rw,relatime shared:9 - cgroup cgroup rw,cpu',
+    '40 25 0:27 /nested /mnt/nested rw - cgroup2 cgroup2 rw',
+    '35 25 0:28 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate',
+    '41 25 0:29 / /mnt/with\\040space rw - cgroup2 cgroup2 rw',
+  ].join('\n');
+  assert.deepEqual(parseCgroup2Mounts(text), [
+    { root: '/', mountPoint: '/sys/fs/cgroup/unified' },
+    { root: '/', mountPoint: '/mnt/with space' },
+    { root: '/nested', mountPoint: '/mnt/nested' },
+  ]);
+  assert.deepEqual(parseCgroup2Mounts('30 25 0:26 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw'), []);
+});
+
+test('inPidNamespace reads NSpid', () => {
+  assert.equal(inPidNamespace('Name:\tx\nNSpid:\t4242\n'), false);
+  assert.equal(inPidNamespace('Name:\tx\nNSpid:\t4242\t7\n'), true);
+  assert.equal(inPidNamespace('Name:\tx\n'), false);
+});
+
+test('setRule rejects bad literals, ports and mixed families before touching the kernel', () => {
+  const bad = [
+    { dst: 'metadata', dstPort: 80, proxy: '127.0.0.1', proxyPort: 3080 },
+    { dst: '169.254.169.254', dstPort: 0, proxy: '127.0.0.1', proxyPort: 3080 },
+    { dst: '169.254.169.254', dstPort: 80, proxy: '127.0.0.1', proxyPort: 70000 },
+    { dst: '169.254.169.254', dstPort: 80, proxy: '::1', proxyPort: 3080 },
+  ];
+  for (const rule of bad) {
+    assert.throws(
+      () => setRule(rule),
+      (e: unknown) => e instanceof RedirectorError && e.op === 'setRule',
+    );
+  }
+});
