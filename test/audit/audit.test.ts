@@ -1,0 +1,177 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { AUDIT_LOG_NAME, AuditBatcher, AuditLog, ConnectionSummaries, summaryOf } from '../../lib/audit/index.js';
+import type { RequestAuditRecord } from '../../lib/proxy/index.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+function tmp(): string {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'gpa-audit-'));
+  dirs.push(d);
+  return d;
+}
+
+function rec(i: number, over: Partial<RequestAuditRecord> = {}): RequestAuditRecord {
+  return {
+    timeMs: Date.now(),
+    connectionId: i,
+    requestId: 1,
+    caller: {
+      pid: 100 + i,
+      uid: 1000,
+      gid: 1000,
+      userName: 'alice',
+      groups: [{ gid: 1000, name: 'alice' }],
+      exePath: '/usr/bin/curl',
+      processName: 'curl',
+      cmdline: 'curl -H Metadata:true http://169.254.169.254/metadata/instance',
+      cgroupId: 77n,
+    },
+    comm: 'curl',
+    origDst: '169.254.169.254:80',
+    endpoint: 'imds',
+    method: 'GET',
+    target: '/metadata/instance?api-version=2021-02-01',
+    outcome: 'allow',
+    code: 'ALLOW',
+    ruleId: null,
+    privilege: null,
+    identity: null,
+    mode: 'enforce',
+    policyEpoch: 3,
+    status: 200,
+    elapsedMs: 0.4567,
+    upstreamMs: 0.2,
+    signed: true,
+    ...over,
+  };
+}
+
+function lines(file: string): string[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '');
+}
+
+describe('audit log', () => {
+  it('writes one JSON line per record, and loses none of 20,000 under a burst', async () => {
+    const log = new AuditLog({ folder: tmp() });
+    const b = new AuditBatcher((batch) => log.append(batch));
+    for (let i = 0; i < 20_000; i++) assert.equal(b.record(rec(i)), 'written');
+    b.flush();
+    await log.close();
+    const all = lines(log.file);
+    assert.equal(all.length, 20_000);
+    assert.equal(log.written, 20_000);
+    assert.equal(log.dropped, 0);
+    const first = JSON.parse(all[0]!);
+    assert.equal(first.caller.userName, 'alice');
+    assert.equal(first.caller.cgroupId, '77');
+    assert.equal(first.outcome, 'allow');
+    assert.match(first.time, /^\d{4}-\d\d-\d\dT/);
+    assert.equal((statSync(log.file).mode & 0o077) === 0, true, 'log file is not readable by others');
+  });
+
+  it('a process name holding a newline and fake JSON cannot forge a record', async () => {
+    const log = new AuditLog({ folder: tmp() });
+    const b = new AuditBatcher((batch) => log.append(batch));
+    const evil = 'x\n{"time":"2020-01-01T00:00:00Z","method":"GET","target":"/forged","outcome":"allow"}\r\n';
+    const r = rec(1, { comm: evil });
+    r.caller!.processName = evil;
+    r.caller!.exePath = `/tmp/${evil}`;
+    b.record(r);
+    b.flush();
+    await log.close();
+    const all = lines(log.file);
+    assert.equal(all.length, 1);
+    const parsed = JSON.parse(all[0]!);
+    assert.equal(parsed.caller.processName, evil);
+    assert.equal(parsed.target, '/metadata/instance?api-version=2021-02-01');
+  });
+
+  it('redacts secrets in the query of a logged target', async () => {
+    const log = new AuditLog({ folder: tmp() });
+    const b = new AuditBatcher((batch) => log.append(batch));
+    b.record(rec(1, { target: '/machine?comp=x&sig=SECRETSIG&password=hunter2' }));
+    b.flush();
+    await log.close();
+    const text = readFileSync(log.file, 'utf8');
+    assert.doesNotMatch(text, /SECRETSIG|hunter2/);
+  });
+
+  it('rotates by size and keeps a bounded number of files', async () => {
+    const folder = tmp();
+    const log = new AuditLog({ folder, maxBytes: 16 * 1024, maxFiles: 3 });
+    const b = new AuditBatcher((batch) => log.append(batch), { batchSize: 10 });
+    for (let i = 0; i < 2000; i++) {
+      b.record(rec(i));
+      if (i % 10 === 9) b.flush();
+    }
+    b.flush();
+    await log.close();
+    const files = readdirSync(folder)
+      .filter((f) => f.startsWith(AUDIT_LOG_NAME))
+      .sort();
+    assert.deepEqual(files, [AUDIT_LOG_NAME, `${AUDIT_LOG_NAME}.1`, `${AUDIT_LOG_NAME}.2`, `${AUDIT_LOG_NAME}.3`]);
+    for (const f of files) assert.ok(statSync(path.join(folder, f)).size <= 16 * 1024);
+    // The newest rotated file continues where the current one starts: no record is torn.
+    for (const f of files) for (const l of lines(path.join(folder, f))) JSON.parse(l);
+  });
+
+  it('drops and counts records when the queue is full, instead of growing', () => {
+    const batches: number[] = [];
+    const b = new AuditBatcher((batch) => batches.push(batch.dropped), { maxQueue: 10, batchSize: 1000 });
+    let dropped = 0;
+    for (let i = 0; i < 25; i++) if (b.record(rec(i)) === 'dropped') dropped++;
+    assert.equal(dropped, 15);
+    b.flush();
+    assert.deepEqual(batches, [15]);
+  });
+
+  it('reports an unwritable folder without throwing', async () => {
+    const file = path.join(tmp(), 'not-a-dir');
+    await import('node:fs/promises').then((f) => f.writeFile(file, 'x'));
+    const log = new AuditLog({ folder: file });
+    const b = new AuditBatcher((batch) => log.append(batch));
+    b.record(rec(1));
+    b.flush();
+    await log.close();
+    assert.equal(log.dropped, 1);
+    assert.match(log.lastError ?? '', /logFolder/);
+  });
+});
+
+describe('connection summaries', () => {
+  it('counts by user/destination/exe/cmdline/status in 15-minute buckets kept 4 hours, failures separately', () => {
+    let now = Date.UTC(2025, 0, 1, 0, 0, 0);
+    const s = new ConnectionSummaries(() => now);
+    const ok = summaryOf(rec(1));
+    const denied = summaryOf(rec(2, { outcome: 'deny', status: 403 }));
+    s.add([
+      [ok.key, ok.entry, 3, ok.failed],
+      [denied.key, denied.entry, 1, denied.failed],
+    ]);
+    now += 15 * 60 * 1000;
+    s.add([[ok.key, ok.entry, 2, ok.failed]]);
+    assert.deepEqual(
+      s.connectionSummary().map((e) => [e.responseStatus, e.count]),
+      [
+        ['200', 5],
+        ['403', 1],
+      ],
+    );
+    assert.deepEqual(
+      s.failedAuthenticateSummary().map((e) => [e.userName, e.ip, e.port, e.processFullPath, e.count]),
+      [['alice', '169.254.169.254', 80, '/usr/bin/curl', 1]],
+    );
+    assert.equal(s.bucketStarts().length, 2);
+    now += 4 * 60 * 60 * 1000;
+    assert.deepEqual(s.connectionSummary(), []);
+    assert.equal(s.bucketStarts().length, 0);
+  });
+});
