@@ -134,6 +134,7 @@ async function main(): Promise<number> {
           rssMiB: { idleBefore: idleRssMiB, duringMax: agent.rssMax(), after: agentAfter?.rssMiBAfter },
         }
       : null,
+    loadAverageAtEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
     ebpf: ebpf ?? null,
     results,
     comparisons: comps,
