@@ -36,7 +36,6 @@ export interface AgentOptions {
 export function agentConfig(dir: string, cgroupPath: string, host: UpstreamReady, listen: HostPort, metrics: HostPort) {
   return {
     cgroupPath,
-    pinDir: null,
     logFolder: path.join(dir, 'log'),
     latchKeyFolder: path.join(dir, 'keys'),
     endpoints: { imds: host.imds, wireserver: host.wireserver, hostga: host.hostga },
