@@ -55,7 +55,19 @@ function buildBpf() {
   if (!isStale(out, [src, path.join(root, 'native', 'bpf', 'redirect.h')])) return;
   mkdirSync(path.dirname(out), { recursive: true });
   // -I for <asm/types.h>, which Debian keeps under the multiarch include folder.
-  run('clang', ['-O2', '-g', '-target', 'bpf', '-Wall', '-Werror', `-I/usr/include/${hostTriple()}`, '-c', src, '-o', out]);
+  run('clang', [
+    '-O2',
+    '-g',
+    '-target',
+    'bpf',
+    '-Wall',
+    '-Werror',
+    `-I/usr/include/${hostTriple()}`,
+    '-c',
+    src,
+    '-o',
+    out,
+  ]);
 }
 
 /** The running Node's own headers: npm_config_nodedir, else the install prefix. Never a download. */
@@ -73,7 +85,11 @@ export function nodeDir() {
 
 function buildAddon() {
   const out = path.join(root, 'build', 'Release', 'gpa_native.node');
-  const sources = [path.join(root, 'native', 'src'), path.join(root, 'native', 'bpf', 'redirect.h'), path.join(root, 'binding.gyp')];
+  const sources = [
+    path.join(root, 'native', 'src'),
+    path.join(root, 'native', 'bpf', 'redirect.h'),
+    path.join(root, 'binding.gyp'),
+  ];
   if (!isStale(out, sources)) return;
   const nodeGyp = path.join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
   if (!existsSync(nodeGyp)) {
