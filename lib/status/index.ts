@@ -16,6 +16,7 @@ export {
   readAuditRecords,
   safeText,
 } from './audit-log.js';
+export { type DemoRequest, demoHostSettings, demoRequests, printTryIt } from './demo-script.js';
 export {
   type CheckResult,
   checkBpfAttached,
@@ -52,6 +53,18 @@ export {
   TIME_TICK_HEADER,
 } from './provision-http.js';
 export { nowNs, type ProvisionComponent, ProvisioningTracker, type ProvisionSnapshot } from './provisioning.js';
+export {
+  createCgroup,
+  createSealedNetns,
+  DEMO_STATE_FILE,
+  type DemoSandbox,
+  deleteNetns,
+  destroyCgroup,
+  readDemoState,
+  removeDemoState,
+  sandboxArgv,
+  writeDemoState,
+} from './sandbox.js';
 export {
   buildStatusDocument,
   type ConnectionSummaryEntry,
