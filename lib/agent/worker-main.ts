@@ -1,0 +1,129 @@
+import { createSecretKey } from 'node:crypto';
+import { parentPort, workerData } from 'node:worker_threads';
+import { AuditBatcher } from '../audit/index.js';
+import { ClaimsResolver, loopbackPeerUid } from '../identity/index.js';
+import { answerMetricsRequests, createWorkerMetrics } from '../metrics/index.js';
+import { authorize, compilePolicy, compilePolicyPure, type PolicySnapshot } from '../policy/index.js';
+import {
+  DEFAULT_BODY_LIMITS,
+  DEFAULT_HEAD_LIMITS,
+  type ProxyContext,
+  ProxyListener,
+  type ProxySnapshot,
+} from '../proxy/index.js';
+import { groupName, lookupConnection, userInfo } from '../redirector/index.js';
+import {
+  isMessage,
+  type MainToWorker,
+  type SnapshotMessage,
+  type StateMessage,
+  type WorkerInit,
+  type WorkerToMain,
+} from './messages.js';
+
+/**
+ * A data-plane worker thread: owns one SO_REUSEPORT listener on the agent port and handles each
+ * connection from accept to response with no cross-thread hop. It compiles the policy itself from
+ * the compile input the main thread sends (deterministic, so every worker decides alike) and swaps
+ * its snapshot atomically; requests in flight keep the snapshot they started with.
+ */
+const port = parentPort!;
+const init = workerData as WorkerInit;
+const post = (m: WorkerToMain) => port.postMessage(m);
+
+const resolver = new ClaimsResolver({ userInfo: (uid) => userInfo(uid), groupName: (gid) => groupName(gid) });
+const batcher = new AuditBatcher((batch) => post({ type: 'gpa:audit', batch }));
+const metrics = init.metrics ? createWorkerMetrics(init.index) : null;
+if (metrics !== null) answerMetricsRequests(port, () => metrics.getMetricsAsJSON());
+
+let policy: PolicySnapshot | null = null;
+
+/** Until the first snapshot arrives nothing is forwarded: default-closed. */
+const NOT_READY: ProxySnapshot = {
+  epoch: 0,
+  decide: (req) => ({
+    outcome: 'deny',
+    forward: false,
+    status: 503,
+    code: 'no_policy',
+    endpoint: req.endpoint,
+    mode: 'enforce',
+    ruleId: null,
+    signatureExempt: false,
+    policyVersion: 0,
+  }),
+  key: null,
+  hostClockOffsetMs: 0,
+  provision: {
+    finishedAtNs: 0n,
+    errorMessage: 'the agent is starting',
+    latched: false,
+    ready: { redirector: false, key: false, listener: false },
+  },
+  aggregatedStatus: '{}',
+};
+
+const ctx: ProxyContext = {
+  snapshot: NOT_READY,
+  routes: init.routes,
+  lookup: init.redirect ? (peer, local) => lookupConnection(peer, local, { consume: true }) : () => null,
+  claims: (o) => resolver.resolve(o),
+  directPeerUid: (peer, local) => loopbackPeerUid(peer, local),
+  audit: (r) => batcher.record(r),
+  onRequestDone: metrics !== null ? metrics.onRequestDone : null,
+  headLimits: DEFAULT_HEAD_LIMITS,
+  bodyLimits: DEFAULT_BODY_LIMITS,
+  timeouts: init.timeouts,
+  notifyKeyKeeper: () => post({ type: 'gpa:notify-keykeeper' }),
+  draining: false,
+};
+const listener = new ProxyListener(ctx);
+
+function applySnapshot(m: SnapshotMessage): void {
+  const input = { ...m.policy, ...(policy !== null ? { previous: policy } : {}) };
+  // Local rule files are read here only when the rule id asks for them (compilePolicy does that).
+  policy = (input.localRulesDir ? compilePolicy(input) : compilePolicyPure(input)).snapshot;
+  const compiled = policy;
+  listener.setSnapshot({
+    epoch: m.epoch,
+    decide: (req, caller) => authorize(compiled, req, caller),
+    key: m.key !== null ? { guid: m.key.guid, keyObject: createSecretKey(Buffer.from(m.key.bytes)) } : null,
+    hostClockOffsetMs: m.hostClockOffsetMs,
+    provision: m.provision,
+    aggregatedStatus: m.aggregatedStatus,
+  });
+  post({ type: 'gpa:snapshot-applied', index: init.index, epoch: m.epoch, policyVersion: compiled.version });
+}
+
+function applyState(m: StateMessage): void {
+  const s = ctx.snapshot;
+  listener.setSnapshot({
+    ...s,
+    hostClockOffsetMs: m.hostClockOffsetMs ?? s.hostClockOffsetMs,
+    provision: m.provision ?? s.provision,
+    aggregatedStatus: m.aggregatedStatus ?? s.aggregatedStatus,
+  });
+}
+
+port.on('message', (m: MainToWorker) => {
+  try {
+    if (isMessage<SnapshotMessage>(m, 'gpa:snapshot')) applySnapshot(m);
+    else if (isMessage<StateMessage>(m, 'gpa:state')) applyState(m);
+    else if (m?.type === 'gpa:drain') {
+      void listener.close(m.drainMs).then(() => {
+        batcher.flush();
+        metrics?.close();
+        post({ type: 'gpa:drained', index: init.index });
+        port.close();
+      });
+    }
+  } catch (err) {
+    // A snapshot that cannot be applied keeps the previous one (never a half-applied state).
+    process.stderr.write(`gpa worker ${init.index}: ${(err as Error).stack ?? err}\n`);
+  }
+});
+
+listener.listen(init.listen).then(
+  (a) => post({ type: 'gpa:listening', index: init.index, address: a.address, port: a.port }),
+  (err: Error) => post({ type: 'gpa:listen-failed', index: init.index, message: err.message }),
+);
