@@ -79,9 +79,13 @@ before(async () => {
       pinDir,
       logFolder: path.join(dir, 'log'),
       latchKeyFolder: path.join(dir, 'keys'),
-      endpoints: emu.addresses,
-      listener: { host: '127.0.0.1', port: listenerPort },
-      metrics: { host: '127.0.0.1', port: await freePort() },
+      endpoints: {
+        imds: { address: emu.addresses.imds.host, port: emu.addresses.imds.port },
+        wireserver: { address: emu.addresses.wireserver.host, port: emu.addresses.wireserver.port },
+        hostga: { address: emu.addresses.hostga.host, port: emu.addresses.hostga.port },
+      },
+      listener: { address: '127.0.0.1', port: listenerPort },
+      metrics: { address: '127.0.0.1', port: await freePort() },
       workers: 1,
     }),
   );
