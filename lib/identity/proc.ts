@@ -1,4 +1,4 @@
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync, statSync } from 'node:fs';
 
 /** What /proc says about a process right now. */
 export interface ProcFacts {
@@ -49,7 +49,13 @@ export function readExePath(pid: number): string | null {
   try {
     const exe = readlinkSync(`/proc/${pid}/exe`);
     // A deleted or replaced binary: the path no longer names what runs.
-    return exe.endsWith(' (deleted)') ? null : exe;
+    if (exe.endsWith(' (deleted)')) return null;
+    // The link text is the path in the caller's mount namespace: a binary bind-mounted over
+    // /usr/bin/curl there still reads "/usr/bin/curl". Only trust the path if it names the very
+    // file that runs (same device and inode) as seen from the agent's namespace.
+    const running = statSync(`/proc/${pid}/exe`);
+    const named = statSync(exe);
+    return running.ino === named.ino && running.dev === named.dev ? exe : null;
   } catch {
     return null;
   }

@@ -51,7 +51,8 @@ describe('command-line redaction', () => {
 /** Waits until the child has exec'd (its comm is the new program's). */
 async function execd(pid: number, comm: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
-    if (currentComm(pid, pid) === comm) return;
+    // The comm changes early in exec; exe and cmdline settle a little later.
+    if (currentComm(pid, pid) === comm && readExePath(pid) !== null && readProcFacts(pid)?.rawCmdline) return;
     await new Promise((r) => setTimeout(r, 5));
   }
   throw new Error(`process ${pid} never became ${comm}`);
