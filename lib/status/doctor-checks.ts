@@ -18,6 +18,9 @@ const OUR_PROGRAMS: Record<string, string> = {
   sock_ops: 'gpa_sockops',
 };
 
+/** bpftool versions differ: 'sock_ops' (v5-v6) vs 'cgroup_sock_ops' (v7). */
+const attachType = (t: string | undefined) => (t === 'cgroup_sock_ops' ? 'sock_ops' : t);
+
 /** Runs a read-only command with a hard timeout; resolves to stdout or null. */
 function run(cmd: string, args: string[], timeoutMs: number): Promise<string | null> {
   return new Promise((resolve) => {
@@ -143,7 +146,10 @@ export async function checkBpfAttached(cgroupPath: string, timeoutMs: number): P
     ];
   let progs: { attach_type?: string; name?: string; id?: number }[] = [];
   try {
-    progs = JSON.parse(out.trim() || '[]');
+    progs = (JSON.parse(out.trim() || '[]') as typeof progs).map((p) => ({
+      ...p,
+      attach_type: attachType(p.attach_type),
+    }));
   } catch {
     return [{ check: 'eBPF attached', level: 'yellow', message: 'bpftool output not understood' }];
   }
