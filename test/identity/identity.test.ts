@@ -7,6 +7,8 @@ import {
   containerIdFromCgroup,
   currentComm,
   loopbackPeerUid,
+  readExePath,
+  readProcFacts,
   redactCmdline,
 } from '../../lib/identity/index.js';
 
