@@ -9,7 +9,7 @@ import { createBenchCgroup } from './cgroup.js';
 import { freePort, stopChild } from './child.js';
 import { benchPolicy } from './policy50.js';
 import { rssBytes } from './proc.js';
-import { type ProfileSummary, summarizeProfiles } from './profile.js';
+import { type ProfileSummary, summarizeTickLogs } from './profile.js';
 import type { Target } from './target.js';
 import { type HostPort, startUpstream, type UpstreamReady } from './upstream.js';
 
@@ -32,16 +32,22 @@ export interface AgentOptions {
   log: (s: string) => void;
 }
 
-/** The agent's configuration file (keys of `gpa run --config`, see lib/agent). */
+/** The agent's configuration file (`gpa run --config`, keys of lib/agent/config.ts). */
 export function agentConfig(dir: string, cgroupPath: string, host: UpstreamReady, listen: HostPort, metrics: HostPort) {
+  // Clients connect to the emulator's own addresses; the redirect sends them to the agent, which
+  // forwards to the same address (its own connects are exempt).
+  const ep = (a: HostPort | undefined) =>
+    a && { address: a.host, port: a.port, upstream: { host: a.host, port: a.port } };
   return {
-    cgroupPath,
     logFolder: path.join(dir, 'log'),
-    latchKeyFolder: path.join(dir, 'keys'),
-    endpoints: { imds: host.imds, wireserver: host.wireserver, hostga: host.hostga },
-    listener: listen,
-    metrics,
-    auditLog: true,
+    latchKeyFolder: path.join(dir, 'state', 'keys'),
+    cgroupPath,
+    // Links only: they die with the agent process, nothing is left pinned under /sys/fs/bpf.
+    pinDir: null,
+    redirect: true,
+    endpoints: { imds: ep(host.imds), wireserver: ep(host.wireserver), hostga: ep(host.hostga) },
+    listener: { address: listen.host, port: listen.port },
+    metrics: { address: metrics.host, port: metrics.port },
   };
 }
 
@@ -69,7 +75,7 @@ export async function startAgentTarget(work: string, o: AgentOptions): Promise<A
     throw new Error('`gpa run` is not built (lib/agent has not landed): measuring direct and nginx only');
   const dir = path.join(work, 'agent');
   mkdirSync(path.join(dir, 'log'), { recursive: true });
-  mkdirSync(path.join(dir, 'keys'), { recursive: true, mode: 0o700 });
+  mkdirSync(path.join(dir, 'state'), { recursive: true, mode: 0o700 });
   const cgroup = createBenchCgroup();
   const cleanups: (() => Promise<void> | void)[] = [() => cgroup.remove()];
   const undo = async () => {
@@ -88,9 +94,13 @@ export async function startAgentTarget(work: string, o: AgentOptions): Promise<A
     const metrics = { host: '127.0.0.1', port: await freePort() };
     const configFile = path.join(dir, 'config.json');
     writeFileSync(configFile, JSON.stringify(agentConfig(dir, cgroup.path, host.ready, listen, metrics), null, 2));
-    const profDir = path.join(dir, 'cpu-prof');
-    const nodeArgs = o.profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+    // The workers get an explicit empty execArgv, so --cpu-prof would profile the main thread only;
+    // V8's --prof is process-wide and writes one tick log per isolate (main and every worker).
+    const profDir = path.join(dir, 'prof');
+    mkdirSync(profDir, { recursive: true });
+    const nodeArgs = o.profile ? ['--prof'] : [];
     const child = spawn(process.execPath, [...nodeArgs, GPA, 'run', '--config', configFile], {
+      cwd: profDir,
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, NODE_OPTIONS: '' },
     });
@@ -142,7 +152,7 @@ export async function startAgentTarget(work: string, o: AgentOptions): Promise<A
         const rssMiBAfter = rssMiB();
         if (!o.profile) return { rssMiBAfter };
         await stopChild(child, 10000);
-        return { rssMiBAfter, profile: summarizeProfiles(profDir) };
+        return { rssMiBAfter, profile: summarizeTickLogs(profDir) };
       },
       stop: undo,
     };

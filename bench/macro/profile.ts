@@ -1,23 +1,23 @@
-// Where the agent's CPU goes: reads the V8 CPU profiles `--cpu-prof` wrote (one per thread) and
-// sums self time by category (our parts, Node's HTTP/net/stream internals, crypto, GC) and by
-// function. Idle time is left out of the percentages: they are shares of busy time.
-import { readdirSync, readFileSync } from 'node:fs';
+// Where the agent's CPU goes: V8's tick logs (`node --prof`, one per isolate: the main thread and
+// every worker), preprocessed by `node --prof-process --preprocess`, summed by owner. A tick is
+// charged to the innermost JavaScript frame on its stack, so native work (syscalls, crypto, the
+// HTTP parser) counts toward the JavaScript that asked for it; GC is its own line; idle is left out
+// (percentages are shares of busy time).
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 
-interface CpuProfile {
-  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }[];
-  startTime: number;
-  endTime: number;
-  samples: number[];
-  timeDeltas: number[];
+interface Preprocessed {
+  code: { name: string; type: string }[];
+  ticks: { tm: number; vm: number; s: number[] }[];
 }
 
 export interface ProfileSummary {
-  files: number;
-  busyMs: number;
-  idleMs: number;
-  byCategory: { category: string; ms: number; pct: number }[];
-  topFunctions: { fn: string; where: string; ms: number; pct: number }[];
+  isolates: number;
+  ticks: number;
+  idleTicks: number;
+  byCategory: { category: string; ticks: number; pct: number }[];
+  topFunctions: { fn: string; ticks: number; pct: number }[];
 }
 
 /** Category of a frame: our part (lib/proxy), a package, a Node core module, or a V8 pseudo-frame. */
@@ -43,58 +43,76 @@ export function category(fn: string, url: string): string {
   return 'other';
 }
 
-export function summarizeProfiles(dir: string, top = 15): ProfileSummary | undefined {
-  let files: string[];
+const VM_GC = 1;
+const VM_IDLE = 8;
+
+/** Splits a V8 code name `fn file:///x/dist/lib/proxy/a.js:1:2` into function and script url. */
+function splitName(name: string): { fn: string; url: string } {
+  const m = name.match(/^(.*?)\s*((?:file:\/\/|node:)\S+?)(?::\d+:\d+)?$/);
+  if (!m) return { fn: name.replace(/^[*~^+]/, ''), url: '' };
+  return { fn: (m[1] ?? '').replace(/^[*~^+]/, '') || '(anonymous)', url: m[2] ?? '' };
+}
+
+export function summarizeTickLogs(dir: string, top = 15): ProfileSummary | undefined {
+  let logs: string[];
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+    logs = readdirSync(dir).filter((f) => /^isolate-.*-v8\.log$/.test(f));
   } catch {
     return undefined;
   }
-  if (files.length === 0) return undefined;
+  if (logs.length === 0) return undefined;
   const byCat = new Map<string, number>();
-  const byFn = new Map<string, { fn: string; where: string; us: number }>();
-  for (const f of files) {
-    const p = JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as CpuProfile;
-    const nodes = new Map(p.nodes.map((n) => [n.id, n]));
-    // Self time of a sample = the delta to the next sample (V8's own attribution).
-    for (let i = 0; i < p.samples.length; i++) {
-      const n = nodes.get(p.samples[i]!);
-      if (!n) continue;
-      const us = p.timeDeltas[i + 1] ?? 0;
-      const { functionName, url, lineNumber } = n.callFrame;
-      const fn = functionName || '(anonymous)';
-      const cat = category(fn, url);
-      byCat.set(cat, (byCat.get(cat) ?? 0) + us);
-      const where = url ? `${url.replace(/^file:\/\/.*\/dist\//, 'dist/')}:${lineNumber + 1}` : '';
-      const key = `${fn}@${where}`;
-      const e = byFn.get(key) ?? { fn, where, us: 0 };
-      e.us += us;
-      byFn.set(key, e);
+  const byFn = new Map<string, number>();
+  let ticks = 0;
+  let idle = 0;
+  for (const log of logs) {
+    const r = spawnSync(process.execPath, ['--prof-process', '--preprocess', path.join(dir, log)], {
+      encoding: 'utf8',
+      maxBuffer: 2 ** 30,
+    });
+    if (r.status !== 0 || !r.stdout) continue;
+    const p = JSON.parse(r.stdout) as Preprocessed;
+    for (const t of p.ticks) {
+      if (t.vm === VM_IDLE) {
+        idle++;
+        continue;
+      }
+      ticks++;
+      const topCode = t.s[0] !== undefined && t.s[0] >= 0 ? p.code[t.s[0]] : undefined;
+      const fnKey = topCode
+        ? `${topCode.type === 'JS' ? '' : '[native] '}${topCode.name}`.slice(0, 160)
+        : '(unknown code)';
+      byFn.set(fnKey, (byFn.get(fnKey) ?? 0) + 1);
+      let cat = t.vm === VM_GC ? '(garbage collector)' : '(native, no JS on stack)';
+      if (t.vm !== VM_GC) {
+        for (let i = 0; i < t.s.length; i += 2) {
+          const c = t.s[i]! >= 0 ? p.code[t.s[i]!] : undefined;
+          if (c?.type !== 'JS') continue;
+          const { fn, url } = splitName(c.name);
+          cat = category(fn, url);
+          break;
+        }
+      }
+      byCat.set(cat, (byCat.get(cat) ?? 0) + 1);
     }
   }
-  const idleUs = byCat.get('(idle)') ?? 0;
-  byCat.delete('(idle)');
-  for (const [k, v] of byFn) if (v.fn === '(idle)') byFn.delete(k);
-  const busyUs = [...byCat.values()].reduce((a, b) => a + b, 0);
-  const pct = (us: number) => Math.round((1000 * us) / Math.max(1, busyUs)) / 10;
+  const pct = (n: number) => Math.round((1000 * n) / Math.max(1, ticks)) / 10;
   return {
-    files: files.length,
-    busyMs: Math.round(busyUs / 1000),
-    idleMs: Math.round(idleUs / 1000),
-    byCategory: [...byCat]
+    isolates: logs.length,
+    ticks,
+    idleTicks: idle,
+    byCategory: [...byCat].sort((a, b) => b[1] - a[1]).map(([category, n]) => ({ category, ticks: n, pct: pct(n) })),
+    topFunctions: [...byFn]
       .sort((a, b) => b[1] - a[1])
-      .map(([category, us]) => ({ category, ms: Math.round(us / 1000), pct: pct(us) })),
-    topFunctions: [...byFn.values()]
-      .sort((a, b) => b.us - a.us)
       .slice(0, top)
-      .map((e) => ({ fn: e.fn, where: e.where, ms: Math.round(e.us / 1000), pct: pct(e.us) })),
+      .map(([fn, n]) => ({ fn, ticks: n, pct: pct(n) })),
   };
 }
 
 export function profileText(p: ProfileSummary): string {
-  const lines = [`agent CPU profile (${p.files} thread profiles, ${p.busyMs} ms busy): share of busy time`];
+  const lines = [`agent CPU profile (V8 ticks from ${p.isolates} isolates, ${p.ticks} busy ticks): share of busy time`];
   for (const c of p.byCategory.slice(0, 12)) lines.push(`  ${c.pct.toFixed(1).padStart(5)}%  ${c.category}`);
-  lines.push('  top functions (self time):');
-  for (const f of p.topFunctions) lines.push(`  ${f.pct.toFixed(1).padStart(5)}%  ${f.fn}  ${f.where}`);
+  lines.push('  top frames (self ticks):');
+  for (const f of p.topFunctions) lines.push(`  ${f.pct.toFixed(1).padStart(5)}%  ${f.fn}`);
   return lines.join('\n');
 }
