@@ -60,6 +60,7 @@ export {
   type DemoSandbox,
   deleteNetns,
   destroyCgroup,
+  inNetns,
   readDemoState,
   removeDemoState,
   sandboxArgv,

@@ -110,6 +110,15 @@ export function removeDemoState(file = DEMO_STATE_FILE): void {
 }
 
 /**
+ * Prefix that runs a command in the named network namespace only. Not `ip netns exec`: that also
+ * unshares the mount namespace and remounts /sys, which hides the cgroup v2 mount and bpffs the
+ * agent needs.
+ */
+export function inNetns(netns: string): string[] {
+  return ['nsenter', `--net=/run/netns/${netns}`, '--'];
+}
+
+/**
  * argv that runs `cmd` inside the sandbox: first join the cgroup (so the redirect applies), then enter
  * the netns, then drop to the chosen user. `sh` writes its own pid to cgroup.procs before exec'ing,
  * so the command is in the cgroup from its first instruction.
@@ -134,10 +143,7 @@ export function sandboxArgv(
     'echo $$ > "$0/cgroup.procs" && shift && exec "$@"',
     s.cgroup,
     'x',
-    'ip',
-    'netns',
-    'exec',
-    s.netns,
+    ...inNetns(s.netns),
     ...drop,
     ...cmd,
   ];

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { controlRequest } from '../../emulator/index.js';
@@ -114,11 +114,10 @@ export async function run(argv: string[]): Promise<number> {
     const sock = path.join(stateDir, 'emulator.sock');
     const emuLog = openSync(path.join(stateDir, 'emulator.log'), 'a');
     const emulator = spawn(
-      'ip',
+      'nsenter',
       [
-        'netns',
-        'exec',
-        id,
+        `--net=/run/netns/${id}`,
+        '--',
         process.execPath,
         pkgBin,
         'emulator',
@@ -160,17 +159,26 @@ export async function run(argv: string[]): Promise<number> {
       ),
     );
     const agentLog = openSync(path.join(stateDir, 'agent.log'), 'a');
-    const agent = spawn('ip', ['netns', 'exec', id, process.execPath, pkgBin, 'run', '--config', config], {
-      stdio: ['ignore', agentLog, agentLog],
-    });
+    const agent = spawn(
+      'nsenter',
+      [`--net=/run/netns/${id}`, '--', process.execPath, pkgBin, 'run', '--config', config],
+      {
+        stdio: ['ignore', agentLog, agentLog],
+      },
+    );
     cleanup.add('agent', () => stopChild(agent, 10_000));
     process.stdout.write(`starting the agent (log: ${path.join(stateDir, 'agent.log')})...\n`);
     const ready = spawnSync(
-      'ip',
-      ['netns', 'exec', id, process.execPath, pkgBin, '--status', '--wait', '60', '--config', config],
+      'nsenter',
+      [`--net=/run/netns/${id}`, '--', process.execPath, pkgBin, '--status', '--wait', '60', '--config', config],
       { encoding: 'utf8' },
     );
-    if (ready.status !== 0) throw new Error(`the agent did not finish provisioning: ${ready.stdout}${ready.stderr}`);
+    if (ready.status !== 0) {
+      const tail = readFileSync(path.join(stateDir, 'agent.log'), 'utf8').split('\n').slice(-15).join('\n');
+      throw new Error(
+        `the agent did not finish provisioning: ${ready.stdout}${ready.stderr}\nlast lines of the agent log:\n${tail}`,
+      );
+    }
     // Real metadata addresses only after the redirect is verifiably attached to the demo cgroup.
     const attached = await checkBpfAttached(cgroup, 2000);
     if (attached[0]?.level !== 'green') throw new Error(`redirect not attached to ${cgroup}: ${attached[0]?.message}`);
@@ -202,7 +210,26 @@ export async function run(argv: string[]): Promise<number> {
     await new Promise((r) => setTimeout(r, 1500)); // audit records are written in batches
     const { records } = readAuditRecords(path.join(stateDir, 'log'));
     process.stdout.write('\nwhat the audit log recorded:\n');
-    for (const rec of records.slice(-8)) process.stdout.write(`  ${formatAuditRecord(rec)}\n`);
+    for (const rec of records.filter((x) => x.endpoint !== null).slice(-8))
+      process.stdout.write(`  ${formatAuditRecord(rec)}\n`);
+    const scrape = spawnSync(
+      'nsenter',
+      [
+        `--net=/run/netns/${id}`,
+        '--',
+        'curl',
+        '-s',
+        '--max-time',
+        '5',
+        `http://127.0.0.1:${sandbox.metricsPort}/metrics`,
+      ],
+      { encoding: 'utf8' },
+    );
+    process.stdout.write(
+      `\nwhat /metrics counted (http://127.0.0.1:${sandbox.metricsPort}/metrics inside the sandbox):\n`,
+    );
+    for (const line of scrape.stdout.split('\n').filter((l) => /^gpa_(requests|denials)_total\{/.test(l)))
+      process.stdout.write(`  ${line}\n`);
     printTryIt(sandbox, config);
     if (once) return await stop(0);
 
