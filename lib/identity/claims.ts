@@ -90,6 +90,9 @@ export class ClaimsResolver {
     if (comm !== o.comm) return this.degraded(base, o, 'exec-after-connect');
     const facts = this.process(o.pid, now);
     if (facts === null) return this.degraded(base, o, 'exited');
+    // exec swaps the exe a moment before the comm: read the comm again after the exe so an exec
+    // racing with this read is seen (the window left is the few instructions between the two).
+    if (currentComm(o.pid, o.tid) !== o.comm) return this.degraded(base, o, 'exec-after-connect');
     return {
       ...base,
       exePath: facts.exePath,

@@ -87,11 +87,23 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const configFile = path.join(tmp, 'config.json');
   writeFileSync(configFile, JSON.stringify(config));
   const agent = spawn(process.execPath, [CLI, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  cleanups.unshift(() => {
+    if (agent.exitCode === null) agent.kill('SIGKILL');
+  });
   let err = '';
   let out = '';
   agent.stderr!.on('data', (d) => {
     err += d;
   });
+  const runCleanups = async () => {
+    for (const c of cleanups) {
+      try {
+        await c();
+      } catch {
+        // keep cleaning
+      }
+    }
+  };
   const ready = await new Promise<{ port: number; metricsPort: number | null }>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`agent did not start:\n${err}`)), 20_000);
     agent.stdout!.on('data', (d) => {
@@ -103,9 +115,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       }
     });
     agent.once('exit', (code) => reject(new Error(`agent exited (${code}) during start:\n${err}`)));
-  });
-  cleanups.unshift(() => {
-    if (agent.exitCode === null) agent.kill('SIGKILL');
+  }).catch(async (e: unknown) => {
+    await runCleanups();
+    throw e;
   });
   const url = (h: { host: string; port: number }) => `http://${h.host}${h.port === 80 ? '' : `:${h.port}`}`;
 
@@ -163,15 +175,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       agent.kill('SIGTERM');
       return { code: await exited };
     },
-    async cleanup() {
-      for (const c of cleanups) {
-        try {
-          await c();
-        } catch {
-          // keep cleaning
-        }
-      }
-    },
+    cleanup: runCleanups,
   };
   return stack;
 }
