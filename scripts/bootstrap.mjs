@@ -83,7 +83,24 @@ function ensureNpmPackages() {
   const stamp = path.join(root, 'node_modules', '.package-lock.json');
   const lock = path.join(root, 'package-lock.json');
   if (existsSync(stamp) && statSync(stamp).mtimeMs >= statSync(lock).mtimeMs) return;
-  run('npm', ['ci', '--no-audit', '--no-fund'], { env: nodeHeadersEnv() });
+  log('$ npm ci');
+  const ci = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], {
+    cwd: root,
+    env: nodeHeadersEnv(),
+    stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'pipe'],
+    encoding: 'utf8',
+  });
+  if (ci.status === 0) return;
+  // Registry mirrors that carry only this platform's builds of a package with per-platform optional
+  // dependencies (biome, typescript 7) make npm write a lock that `npm ci` then calls out of sync.
+  // `npm install --no-save` installs the same locked versions without rewriting the lock.
+  if (/EUSAGE/.test(ci.stderr ?? '') && /Missing: .* from lock file/.test(ci.stderr ?? '')) {
+    log("npm ci: the lock lacks other platforms' optional packages; installing the locked versions with npm install");
+    run('npm', ['install', '--no-save', '--no-audit', '--no-fund'], { env: nodeHeadersEnv() });
+    return;
+  }
+  process.stderr.write(ci.stderr ?? '');
+  fail(`'npm ci' failed with exit code ${ci.status}`);
 }
 
 function ensureNative() {
