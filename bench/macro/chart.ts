@@ -118,17 +118,19 @@ export function chartSvg(results: ScenarioResult[], comps: Comparison[], subtitl
     const v = comps[i]?.agentVsNginx;
     if (v) {
       const x = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : 'n/a');
-      const line = `agent/nginx: added p50 ${x(v.addedP50)} · added p99 ${x(v.addedP99)} · req/s ${x(v.throughput)}`;
-      out.push(text(px + 10, py + 31, line, 'font-size="10" fill="#1f2937"'));
+      const l1 = `agent/nginx added latency: p50 ${x(v.addedP50)}, p99 ${x(v.addedP99)}; req/s ${x(v.throughput)}`;
+      const l2 = `agent/nginx whole latency: p50 ${x(v.p50)}, p99 ${x(v.p99)}`;
+      out.push(text(px + 10, py + 31, l1, 'font-size="10" fill="#1f2937"'));
+      out.push(text(px + 10, py + 44, l2, 'font-size="10" fill="#4b5563"'));
     }
     const targets = (['direct', 'nginx', 'agent'] as TargetName[]).filter((t) => r.targets[t]);
     const metric = (f: (m: Summary) => number) =>
       targets.map((t) => ({ name: t, values: [{ v: f(r.targets[t]!.median), shade: 0 as const }] }));
-    const h = PANEL_H - 100;
+    const h = PANEL_H - 114;
     out.push(
       bars(
         px + 36,
-        py + 58,
+        py + 72,
         82,
         h,
         'p50 µs',
@@ -138,7 +140,7 @@ export function chartSvg(results: ScenarioResult[], comps: Comparison[], subtitl
     out.push(
       bars(
         px + 142,
-        py + 58,
+        py + 72,
         82,
         h,
         'p99 µs',
@@ -148,7 +150,7 @@ export function chartSvg(results: ScenarioResult[], comps: Comparison[], subtitl
     out.push(
       bars(
         px + 250,
-        py + 58,
+        py + 72,
         82,
         h,
         'req/s',

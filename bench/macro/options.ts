@@ -21,8 +21,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --soak                10-minute soak of the agent: RSS and open fds over time; fails on > 5% growth
   --soak-minutes N      soak length (default 10)
   --scenario A,B        only scenarios whose id contains one of these (e.g. ka-c1,newconn)
-  --duration S          seconds per measurement (default 5)
-  --rounds N            rounds per scenario (default 3)
+  --duration S          seconds per measurement (default 3)
+  --rounds N            rounds per scenario (default 5)
   --targets LIST        subset of direct,nginx,agent (default: all three)
   --builtin-upstream    stand-in upstream instead of lib/emulator (harness development only)
   --profile             run the agent with --cpu-prof and print where its time goes
@@ -34,8 +34,8 @@ export function parseOptions(argv: string[]): BenchOptions {
     quick: false,
     soak: false,
     soakMinutes: 10,
-    durationSec: 5,
-    rounds: 3,
+    durationSec: 3,
+    rounds: 5,
     warmupSec: 2,
     scenarioFilter: [],
     targets: ['direct', 'nginx', 'agent'],

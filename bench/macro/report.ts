@@ -1,25 +1,41 @@
 // Turns medians into what a reader asks: how much latency does each hop add over the floor, and how
 // does the agent compare with nginx. Ratios from one run are the comparable numbers; absolute
 // microseconds vary between machines and runs.
-import type { ScenarioResult, Summary } from './measure.js';
+import type { RoundResult, ScenarioResult, Summary } from './measure.js';
+import { median } from './proc.js';
 import { describe } from './scenarios.js';
 import type { TargetName } from './target.js';
 
 export interface Comparison {
   id: string;
-  /** Target minus direct, µs (medians across rounds). */
+  /** Target minus direct, µs (median over rounds of the per-round difference). */
   added: Partial<Record<'nginx' | 'agent', { p50: number; p99: number }>>;
   /** agent added / nginx added, agent throughput / nginx throughput, agent / nginx latency. */
   agentVsNginx?: { addedP50: number; addedP99: number; throughput: number; p50: number; p99: number };
 }
 
+/**
+ * Added latency is paired: for each round, target minus the direct run of the same round (they ran
+ * seconds apart), then the median over rounds. On a shared machine that cancels drift better than
+ * subtracting two medians.
+ */
+function pairedAdded(s: ScenarioResult, name: 'nginx' | 'agent', f: (r: RoundResult) => number): number {
+  const d = s.targets.direct?.rounds ?? [];
+  const t = s.targets[name]?.rounds ?? [];
+  const diffs = t.map((r, i) => (d[i] ? f(r) - f(d[i]!) : Number.NaN));
+  return median(diffs);
+}
+
 export function compare(s: ScenarioResult): Comparison {
-  const d = s.targets.direct?.median;
   const out: Comparison = { id: s.id, added: {} };
-  if (!d) return out;
+  if (!s.targets.direct) return out;
   for (const name of ['nginx', 'agent'] as const) {
-    const t = s.targets[name]?.median;
-    if (t) out.added[name] = { p50: t.p50 - d.p50, p99: t.p99 - d.p99 };
+    if (s.targets[name]) {
+      out.added[name] = {
+        p50: pairedAdded(s, name, (r) => r.latencyUs.p50),
+        p99: pairedAdded(s, name, (r) => r.latencyUs.p99),
+      };
+    }
   }
   const n = s.targets.nginx?.median;
   const a = s.targets.agent?.median;
@@ -88,7 +104,10 @@ export function table(results: ScenarioResult[], comps: Comparison[]): string {
   const head = ['target', 'p50', 'p90', 'p99', 'p99.9', 'max', 'req/s', 'cpu/req', '+p50', '+p99', 'errors'];
   const w = [7, 7, 7, 7, 7, 7, 8, 8, 7, 7, 6];
   const row = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(' ');
-  lines.push('latency in µs (medians across rounds; max is the worst round); cpu/req = target CPU µs per request');
+  lines.push(
+    'latency in µs (medians across rounds; max is the worst round); cpu/req = target CPU µs per request;\n' +
+      '+p50/+p99 = added over direct, median of per-round differences',
+  );
   results.forEach((s, i) => {
     const c = comps[i]!;
     lines.push('', `${describe(s)}   ${s.url}`, row(head));
