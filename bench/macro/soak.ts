@@ -56,8 +56,9 @@ export async function runSoak(agent: Target, o: SoakOptions): Promise<number> {
     chunk++;
   }
   const warm = samples.filter((s) => s.t >= 60);
-  const base = warm.slice(0, 3);
-  const last = warm.slice(-3);
+  // Four samples = one cycle of the chunk pattern (keep-alive/new-connection × two paths).
+  const base = warm.slice(0, 4);
+  const last = warm.slice(-4);
   if (base.length === 0 || last.length === 0) {
     o.log('soak too short to compare (needs more than one minute)');
     return 1;
