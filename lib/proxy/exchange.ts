@@ -31,6 +31,26 @@ const RESPONSE_HOP = new Set([
   'x-ms-azure-host-authorization',
 ]);
 
+/** Up to this many body bytes are copied next to their head so both leave in one write. */
+const JOIN_LIMIT = 64 * 1024;
+
+/** `head` (latin1) followed by `buf[s, e)` in one new buffer. */
+function joined(head: string, buf: Buffer, s: number, e: number): Buffer {
+  const out = Buffer.allocUnsafe(head.length + e - s);
+  out.write(head, 0, 'latin1');
+  buf.copy(out, head.length, s, e);
+  return out;
+}
+
+/** Writes `buf[s, e)` to `sock`, preceded by `head` when given, in as few writes as sensible. */
+function send(sock: net.Socket, head: string | null, buf: Buffer, s: number, e: number): boolean {
+  if (head === null) return e > s ? sock.write(s === 0 && e === buf.length ? buf : buf.subarray(s, e)) : true;
+  if (e <= s) return sock.write(head, 'latin1');
+  if (e - s <= JOIN_LIMIT) return sock.write(joined(head, buf, s, e));
+  sock.write(head, 'latin1');
+  return sock.write(buf.subarray(s, e));
+}
+
 /**
  * One forwarded request: borrows a pooled upstream connection, writes the prepared head and body,
  * parses the response head, and relays the body with the framing it has (length, chunked or
@@ -82,11 +102,21 @@ export class Exchange implements UpstreamOwner {
       this.conn = conn;
       const s = conn.socket;
       s.setTimeout(this.responseMs);
-      s.cork();
-      s.write(this.head, 'latin1');
-      if (this.body !== null && this.body.length > 0) s.write(this.body);
-      if (this.queue !== null) for (const b of this.queue.splice(0)) s.write(b);
-      s.uncork();
+      // Head and body in one write (one syscall, one segment) unless the body is large.
+      const body = this.body;
+      if (this.queue !== null) {
+        s.cork();
+        s.write(this.head, 'latin1');
+        for (const b of this.queue.splice(0)) s.write(b);
+        s.uncork();
+      } else if (body === null || body.length === 0) s.write(this.head, 'latin1');
+      else if (body.length <= JOIN_LIMIT) s.write(joined(this.head, body, 0, body.length));
+      else {
+        s.cork();
+        s.write(this.head, 'latin1');
+        s.write(body);
+        s.uncork();
+      }
       this.sentAt = performance.now();
     });
   }
@@ -142,13 +172,13 @@ export class Exchange implements UpstreamOwner {
         continue;
       }
       this.respBuf = null;
-      this.startResponse(r.head);
-      this.relayBody(buf, r.headEnd);
+      this.relayBody(buf, r.headEnd, this.startResponse(r.head));
       return;
     }
   }
 
-  private startResponse(head: ResponseHead): void {
+  /** Takes the response head and returns the head to send to the client (written with the first body bytes). */
+  private startResponse(head: ResponseHead): string {
     this.resp = head;
     this.status = head.status;
     this.headAt = performance.now();
@@ -168,21 +198,26 @@ export class Exchange implements UpstreamOwner {
     out += PASS_THROUGH_MARKER;
     if (this.closeAfter) out += 'connection: close\r\n';
     else if (v10) out += 'connection: keep-alive\r\n';
-    this.host.socket.write(out + '\r\n', 'latin1');
+    return out + '\r\n';
   }
 
-  private relayBody(buf: Buffer, start: number): void {
+  /**
+   * Relays body bytes `buf[start..]` to the client; `head` (the first call only) goes out in the same
+   * write as the body bytes that came with it.
+   */
+  private relayBody(buf: Buffer, start: number, head: string | null = null): void {
     const resp = this.resp!;
     const client = this.host.socket;
     let ok = true;
     switch (resp.framing) {
       case 'none':
+        if (head !== null) client.write(head, 'latin1');
         if (start < buf.length) this.unusable = true;
         this.finish();
         return;
       case 'length': {
         const n = Math.min(this.remaining, buf.length - start);
-        if (n > 0) ok = client.write(start === 0 && n === buf.length ? buf : buf.subarray(start, start + n));
+        ok = send(client, head, buf, start, start + n);
         this.remaining -= n;
         if (this.remaining === 0) {
           if (start + n < buf.length) this.unusable = true;
@@ -194,6 +229,7 @@ export class Exchange implements UpstreamOwner {
       case 'chunked': {
         const dec = this.decoder!;
         const v10 = this.host.clientVersion === 10;
+        if (v10 && head !== null) client.write(head, 'latin1');
         const end = dec.feed(
           buf,
           start,
@@ -201,10 +237,12 @@ export class Exchange implements UpstreamOwner {
           v10 ? (b, s, e) => void client.write(b.subarray(s, e)) : undefined,
         );
         if (end === -1) {
-          this.abortBoth();
+          // Nothing sent yet: the client gets a clean 502 instead of a truncated response.
+          if (!v10 && head !== null) this.fail(502, 'upstream_bad_response', dec.error ?? 'bad chunked body');
+          else this.abortBoth();
           return;
         }
-        if (!v10 && end > start) ok = client.write(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+        if (!v10) ok = send(client, head, buf, start, end);
         if (dec.done) {
           if (end < buf.length) this.unusable = true;
           this.finish();
@@ -213,7 +251,7 @@ export class Exchange implements UpstreamOwner {
         break;
       }
       case 'close':
-        if (start < buf.length) ok = client.write(start === 0 ? buf : buf.subarray(start));
+        ok = send(client, head, buf, start, buf.length);
         break;
     }
     if (!ok) this.conn?.socket.pause();
