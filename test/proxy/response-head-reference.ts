@@ -4,7 +4,6 @@ import type { BodyFraming } from '../../lib/proxy/index.js';
 
 /** How the body of an upstream response is delimited. */
 
-
 /** A parsed upstream response head; header names lowercased, values latin1 (wire bytes). */
 export interface ResponseHead {
   status: number;
@@ -29,7 +28,12 @@ const MAX_RESPONSE_HEAD = 64 * 1024;
  * rebuild the head (hop-by-hop headers, the pass-through marker). Conflicting framing is an error:
  * it would desynchronise the pooled connection.
  */
-export function referenceParseResponseHead(buf: Buffer, start: number, end: number, requestMethod: string): ResponseHeadResult {
+export function referenceParseResponseHead(
+  buf: Buffer,
+  start: number,
+  end: number,
+  requestMethod: string,
+): ResponseHeadResult {
   const headEnd = buf.indexOf('\r\n\r\n', start, 'latin1');
   if (headEnd === -1 || headEnd + 4 > end) {
     return end - start > MAX_RESPONSE_HEAD
