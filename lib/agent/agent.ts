@@ -1,13 +1,23 @@
 import path from 'node:path';
 import { AuditLog } from '../audit/index.js';
-import { createKeyKeeper, type Endpoint, type KeyKeeper, type KeySnapshot } from '../keykeeper/index.js';
+import type { Endpoint, KeyKeeper, KeySnapshot } from '../keykeeper/index.js';
 import { type AgentMetrics, createAgentMetrics, type MetricsServer, startMetricsServer } from '../metrics/index.js';
 import { closeSelfTestPool, compilePolicy, type PolicySnapshot, runSelfTest } from '../policy/index.js';
 import type { EndpointRoute } from '../proxy/index.js';
 import * as redirector from '../redirector/index.js';
-import { buildStatusDocument, ProvisioningTracker, type StatusDocument } from '../status/index.js';
+import {
+  buildStatusDocument,
+  listenerModuleStatus,
+  type ModuleStatus,
+  ProvisioningTracker,
+  redirectorModuleStatus,
+  type StatusDocument,
+  type StatusWriter,
+  startStatusWriter,
+} from '../status/index.js';
 import type { AgentConfig } from './config.js';
-import type { SnapshotMessage } from './messages.js';
+import type { SnapshotMessage, StateMessage } from './messages.js';
+import { keyReadiness, ObservedKeyKeeper } from './observed-keeper.js';
 import { WorkerSet } from './workers.js';
 
 const ENDPOINTS: Endpoint[] = ['imds', 'wireserver', 'hostga'];
@@ -30,6 +40,17 @@ export class Agent {
   policy: PolicySnapshot | null = null;
   policyProblems: string[] = [];
   listenPort = 0;
+  /** Requests handled (one audit record each), for status.json `proxyConnectionsCount`. */
+  connectionsCount = 0;
+  statusWriter: StatusWriter | null = null;
+  /** Set when the redirector's start-up self-test failed (status.json shows it; start() throws). */
+  private redirectorError: string | null = null;
+  private listenerError: string | null = null;
+  private stopping = false;
+  private provisionTimer: NodeJS.Timeout | null = null;
+  private lastClockOffset: number | null = null;
+  private lastPolled: KeySnapshot | null = null;
+  private lastWrittenState = '';
   private keySnapshot: KeySnapshot | null = null;
   private chain: Promise<void> = Promise.resolve();
   private installed = new Set<Endpoint>();
@@ -48,7 +69,10 @@ export class Agent {
       timeouts: config.timeouts,
       redirect: config.redirect,
       metrics: config.metrics !== null,
-      onAudit: (b) => this.audit.append(b),
+      onAudit: (b) => {
+        this.connectionsCount += b.records;
+        this.audit.append(b);
+      },
       onNotifyKeyKeeper: () => void this.keeper?.pollOnce(),
       log,
     });
@@ -63,6 +87,19 @@ export class Agent {
 
   async start(): Promise<void> {
     const c = this.config;
+    this.statusWriter = startStatusWriter({
+      file: path.join(c.logFolder, 'status.json'),
+      collect: () => this.statusDocument(),
+      onError: (err) => this.log('warn', `cannot write status.json: ${(err as Error).message}`),
+    });
+    this.provisionTimer = setTimeout(() => {
+      this.provisioning.timeUp();
+      this.publishState();
+      const msg = this.provisioning.snapshot().errorMessage;
+      if (msg)
+        this.log('warn', `provisioning gave up after ${c.provisionTimeoutSeconds} s: ${msg.replace(/\n/g, '; ')}`);
+    }, c.provisionTimeoutSeconds * 1000);
+    this.provisionTimer.unref();
     if (c.redirect) {
       const st = redirector.start({
         ...(c.cgroupPath ? { cgroupPath: c.cgroupPath } : {}),
@@ -81,9 +118,17 @@ export class Agent {
         if (ep) this.installed.add(ep);
         else redirector.removeRule(r.dst, r.dstPort);
       }
+      await this.redirectorSelfTest();
       this.provisioning.markReady('redirector');
     }
-    this.listenPort = await this.workers.start();
+    try {
+      this.listenPort = await this.workers.start();
+    } catch (err) {
+      this.listenerError = (err as Error).message;
+      this.provisioning.markNotReady('listener', this.listenerError);
+      this.statusWriter.writeNow();
+      throw err;
+    }
     this.provisioning.markReady('listener');
     if (c.metrics !== null) {
       this.metrics = createAgentMetrics();
@@ -96,23 +141,86 @@ export class Agent {
         gather: () => this.metrics!.gather(),
       });
     }
-    this.keeper = createKeyKeeper({
-      wireserver: c.endpoints.wireserver.upstream,
-      keyFolder: c.latchKeyFolder,
-      pollIntervalMs: c.pollKeyStatusIntervalInSeconds * 1000,
-      onSnapshot: (s) => {
-        this.chain = this.chain
-          .then(() => this.applyKeySnapshot(s))
-          .catch((err) => this.log('error', `applying key snapshot: ${err}`));
+    this.keeper = new ObservedKeyKeeper(
+      {
+        wireserver: c.endpoints.wireserver.upstream,
+        keyFolder: c.latchKeyFolder,
+        pollIntervalMs: c.pollKeyStatusIntervalInSeconds * 1000,
+        onSnapshot: (s) => {
+          this.chain = this.chain
+            .then(() => this.applyKeySnapshot(s))
+            .catch((err) => this.log('error', `applying key snapshot: ${err}`));
+        },
+        log: this.log,
       },
-      log: this.log,
-    });
+      (s) => this.afterPoll(s),
+    );
     this.keeper.start();
+    this.statusWriter.writeNow();
   }
 
-  /** Resolves once every key snapshot seen so far is applied (tests). */
-  settled(): Promise<void> {
-    return this.chain;
+  /**
+   * The start-up self-test (a child's connect to a sentinel must be redirected and attributed to
+   * it; our own must not loop). Failing it means attribution cannot be trusted: the redirector is
+   * marked failed and start() throws, so the agent never reports RUNNING or serves on a wrong identity.
+   */
+  private async redirectorSelfTest(): Promise<void> {
+    if (redirector.status().state !== 'running') return;
+    const r = await redirector.selfTest();
+    if (r.ok) return;
+    this.redirectorError = `eBPF redirector self-test failed: ${r.reason}; connections cannot be attributed reliably, so the agent refuses to run. Run 'gpa doctor' and look for other programs on the cgroup hooks ('bpftool cgroup tree')`;
+    this.provisioning.markNotReady('redirector', this.redirectorError);
+    this.statusWriter?.writeNow();
+    throw new Error(this.redirectorError);
+  }
+
+  /** After every finished key-keeper poll (changed or not): readiness, host clock, workers' view. */
+  private afterPoll(s: KeySnapshot): void {
+    const offset = this.keeper?.clockOffsetMs() ?? 0;
+    if (offset !== this.lastClockOffset) {
+      this.lastClockOffset = offset;
+      this.metrics?.control.onHostClock(offset);
+    }
+    const prev = this.lastPolled;
+    this.lastPolled = s;
+    // Queued behind the snapshot's own application, so "ready" is never reported before the policy
+    // and redirect rules of that poll are in place.
+    this.chain = this.chain
+      .then(() => {
+        const r = keyReadiness(prev, s);
+        if (r === 'ready') this.provisioning.markReady('key');
+        else if (r === 'dropped')
+          this.provisioning.markNotReady(
+            'key',
+            `the key was dropped while ${Object.entries(s.modes)
+              .filter(([, m]) => m !== 'disabled')
+              .map(([e]) => e)
+              .join(', ')} still need one: ${s.statusMessage}`,
+          );
+        else if (r === 'waiting') this.provisioning.setMessage('key', s.statusMessage);
+        this.provisioning.setSecureChannelState(s.secureChannelState);
+        this.publishState();
+      })
+      .catch((err) => this.log('error', `updating readiness: ${err}`));
+  }
+
+  /** Sends readiness and the aggregated status to the workers (no policy compile); rewrites status.json on a change. */
+  private publishState(): void {
+    const provision = this.provisioning.snapshot();
+    const doc = this.statusDocument();
+    const m: StateMessage = {
+      type: 'gpa:state',
+      provision,
+      aggregatedStatus: JSON.stringify(doc),
+      hostClockOffsetMs: this.keeper?.clockOffsetMs() ?? 0,
+    };
+    this.workers.post(m);
+    // status.json follows readiness at once (not only every 60 s), so an operator sees the change.
+    const state = `${provision.errorMessage}|${doc.proxyAgentStatus.status}`;
+    if (state !== this.lastWrittenState) {
+      this.lastWrittenState = state;
+      this.statusWriter?.writeNow();
+    }
   }
 
   private async applyKeySnapshot(ks: KeySnapshot): Promise<void> {
@@ -145,7 +253,6 @@ export class Agent {
       keptPrevious: result.keptPrevious,
       problems: result.problems.length,
     });
-    if (ks.secureChannelState !== 'unknown') this.provisioning.markReady('key');
     this.provisioning.setSecureChannelState(ks.secureChannelState);
     const msg: SnapshotMessage = {
       type: 'gpa:snapshot',
@@ -201,13 +308,42 @@ export class Agent {
             },
           }
         : {}),
+      redirector: this.redirectorStatus(),
+      listener:
+        this.listenPort > 0 && !this.stopping
+          ? listenerModuleStatus({
+              bound: true,
+              address: this.config.listener.address,
+              port: this.listenPort,
+              workers: this.config.workers,
+            })
+          : listenerModuleStatus({
+              bound: false,
+              address: this.config.listener.address,
+              port: this.config.listener.port,
+              ...(this.listenerError
+                ? { error: this.listenerError }
+                : this.stopping
+                  ? { error: 'agent stopping' }
+                  : {}),
+            }),
+      connectionsCount: this.connectionsCount,
       connectionSummary: this.audit.summaries.connectionSummary(),
       failedAuthenticateSummary: this.audit.summaries.failedAuthenticateSummary(),
     });
   }
 
+  private redirectorStatus(): ModuleStatus {
+    if (!this.config.redirect)
+      return { status: 'STOPPED', message: 'eBPF redirect is off in the config ("redirect": false; tests only)' };
+    if (this.redirectorError) return { status: 'STOPPED', message: this.redirectorError };
+    return redirectorModuleStatus(redirector.status());
+  }
+
   /** Drain and stop: no new connections, requests in flight finish, the log is flushed. */
   async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.provisionTimer) clearTimeout(this.provisionTimer);
     await this.keeper?.stop();
     await this.chain.catch(() => {});
     await this.workers.drain(this.config.drainSeconds * 1000);
@@ -223,6 +359,8 @@ export class Agent {
     this.metrics?.close();
     await this.audit.close();
     await closeSelfTestPool();
+    this.statusWriter?.writeNow();
+    this.statusWriter?.stop();
   }
 
   /** Where the audit log lives. */

@@ -34,6 +34,8 @@ export interface AgentConfig {
   audit: { maxBytes: number; maxFiles: number };
   timeouts: { headerMs: number; keepAliveMs: number; responseMs: number; connectMs: number };
   drainSeconds: number;
+  /** Provisioning gives up (reports finished with an error) this long after start if not ready. */
+  provisionTimeoutSeconds: number;
 }
 
 export const DEFAULT_CONFIG_FILE = '/etc/azure/proxy-agent.json';
@@ -59,6 +61,7 @@ function defaults(): AgentConfig {
     audit: { maxBytes: 20 * 1024 * 1024, maxFiles: 5 },
     timeouts: { headerMs: 10_000, keepAliveMs: 60_000, responseMs: 30_000, connectMs: 5_000 },
     drainSeconds: 5,
+    provisionTimeoutSeconds: 120,
   };
 }
 
@@ -78,6 +81,7 @@ const KNOWN = new Set([
   'audit',
   'timeouts',
   'drainSeconds',
+  'provisionTimeoutSeconds',
 ]);
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
@@ -196,6 +200,13 @@ export function validateConfig(raw: unknown): { config: AgentConfig; errors: str
       connectMs: r.int(to.connectMs, 'timeouts.connectMs', d.timeouts.connectMs, 100, 600_000),
     },
     drainSeconds: r.int(o.drainSeconds, 'drainSeconds', d.drainSeconds, 0, 300),
+    provisionTimeoutSeconds: r.int(
+      o.provisionTimeoutSeconds,
+      'provisionTimeoutSeconds',
+      d.provisionTimeoutSeconds,
+      1,
+      86_400,
+    ),
   };
   if (!['127.0.0.1', '::1'].includes(listener.address) && !listener.address.startsWith('127.')) {
     r.errors.push(

@@ -24,6 +24,7 @@ export interface Stack {
   agentPort: number;
   metricsPort: number | null;
   logFolder: string;
+  configFile: string;
   stderr: () => string;
   /** `http://<imds address>:<port>` as a client inside the cgroup would use it. */
   imds: string;
@@ -47,6 +48,8 @@ export interface StackOptions {
   /** Bind the emulator on the real metadata addresses (only inside a sealed netns). */
   realAddresses?: boolean;
   workers?: number;
+  /** Runs after the emulator started and before the agent does (e.g. a fault withholding the key). */
+  beforeAgent?: (emulator: Emulator) => void;
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
@@ -64,6 +67,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       : { control: null, settings: opts.settings ?? {} },
   );
   cleanups.unshift(() => emulator.close());
+  opts.beforeAgent?.(emulator);
   const cgroup = createTestCgroup('e2e');
   cleanups.unshift(() => cgroup.cleanup());
   const a = emulator.addresses;
@@ -128,6 +132,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     agentPort: ready.port,
     metricsPort: ready.metricsPort,
     logFolder: config.logFolder,
+    configFile,
     stderr: () => err,
     imds: url(a.imds),
     wireserver: url(a.wireserver),

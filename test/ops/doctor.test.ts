@@ -93,10 +93,8 @@ describe('gpa doctor against a fake agent', () => {
     writeFileSync(
       cfgFile,
       JSON.stringify({
-        listenerAddress: '127.0.0.1',
-        listenerPort: (agent.address() as { port: number }).port,
-        metricsAddress: '127.0.0.1',
-        metricsPort: (metrics.address() as { port: number }).port,
+        listener: { address: '127.0.0.1', port: (agent.address() as { port: number }).port },
+        metrics: { address: '127.0.0.1', port: (metrics.address() as { port: number }).port },
         logFolder: dir,
         latchKeyFolder: keys,
         pinDir: path.join(dir, 'no-pins'),
@@ -134,9 +132,33 @@ describe('gpa doctor against a fake agent', () => {
     offset = 2;
   });
 
+  test("config: the agent's own validation decides (bad value red naming the key, unknown key yellow)", async () => {
+    const bad = path.join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ listener: { address: '0.0.0.0', port: 3080 }, logFolder: dir }));
+    let r = await gpa('doctor', '--config', bad, '--json');
+    let c = (JSON.parse(r.stdout) as { checks: { check: string; level: string; message: string }[] }).checks[0]!;
+    assert.equal(c.check, 'config');
+    assert.equal(c.level, 'red');
+    assert.match(c.message, /listener\.address must be a loopback address \(got 0\.0\.0\.0\).*will not start/);
+    assert.equal(r.status, 2);
+    const unknown = path.join(dir, 'unknown.json');
+    writeFileSync(unknown, JSON.stringify({ listenerPort: 3080, logFolder: dir }));
+    r = await gpa('doctor', '--config', unknown, '--json');
+    c = (JSON.parse(r.stdout) as { checks: { check: string; level: string; message: string }[] }).checks[0]!;
+    assert.equal(c.level, 'yellow');
+    assert.match(c.message, /unknown config key 'listenerPort' is ignored/);
+  });
+
   test('agent down: red with the next step', async () => {
     const cfg = path.join(dir, 'down.json');
-    writeFileSync(cfg, JSON.stringify({ listenerPort: 1, metricsPort: 2, logFolder: dir }));
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        listener: { address: '127.0.0.1', port: 1 },
+        metrics: { address: '127.0.0.1', port: 2 },
+        logFolder: dir,
+      }),
+    );
     const r = await gpa('doctor', '--config', cfg);
     assert.equal(r.status, 2);
     assert.match(r.stdout, /\[FAIL\] agent: agent not answering.*systemctl status/);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { validateConfig } from '../../agent/index.js';
 import { discoverCgroup2Root } from '../../redirector/index.js';
 import {
   type CheckResult,
@@ -76,7 +77,7 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
   const results: CheckResult[] = [
-    checkConfig(cfg),
+    configCheck(cfg),
     {
       check: 'agent',
       level: agentUp ? (provisionMsg === 'provisioned' ? 'green' : 'yellow') : 'red',
@@ -107,6 +108,22 @@ export async function run(argv: string[]): Promise<number> {
     for (const r of results) process.stdout.write(`${tag[r.level]} ${r.check}: ${r.message}\n`);
   }
   return worst === 'green' ? 0 : worst === 'yellow' ? 1 : 2;
+}
+
+/** The file parses (operator view) and passes the agent's own validation, so the agent will start with it. */
+function configCheck(cfg: ReturnType<typeof readOperatorConfig>): CheckResult {
+  const base = checkConfig(cfg);
+  if (base.level === 'red' || cfg.source === null) return base;
+  const { errors, warnings } = validateConfig(cfg.raw);
+  if (errors.length > 0)
+    return {
+      check: 'config',
+      level: 'red',
+      message: `${cfg.source}: ${errors.join('; ')}; the agent will not start with it`,
+    };
+  if (warnings.length > 0)
+    return { check: 'config', level: 'yellow', message: `${cfg.source}: ${warnings.join('; ')}` };
+  return base;
 }
 
 function statusFileCheck(file: string): CheckResult {
