@@ -1,6 +1,7 @@
 import path from 'node:path';
-import { currentComm, readExePath, readProcFacts, readStartTime } from './proc.js';
+import { currentComm, readExeIdentity, readProcFacts, readStartTime } from './proc.js';
 import { redactCmdline } from './redact.js';
+import { type LogonLookup, windowsClaims } from './windows.js';
 
 /** The kernel's record of a connect (lib/redirector ConnOrigin; only these fields are read). */
 export interface OriginFacts {
@@ -10,6 +11,14 @@ export interface OriginFacts {
   gid: number;
   comm: string;
   cgroupId: bigint;
+  /** Absent means Linux (older callers and unit tests pass only the fields above). */
+  platform?: 'linux' | 'win32';
+  /** Linux: the executable at connect time as stat() reports it; absent when the kernel could not read it. */
+  exeDev?: bigint;
+  exeIno?: bigint;
+  /** Windows: logon session and whether its token is an administrator. */
+  logonId?: bigint;
+  isAdmin?: boolean;
 }
 
 /** Who made a request: the contract shared with lib/policy, plus two extensions. */
@@ -28,6 +37,10 @@ export interface CallerClaims {
   containerId: string | null;
   /** Extension: why exe/cmdline are missing ('exited', 'exec-after-connect'), else null. */
   degraded: string | null;
+  /** Windows: the caller's logon session (LUID), whether it is an administrator, and its SID. */
+  logonId?: bigint;
+  isAdmin?: boolean;
+  sid?: string;
 }
 
 /** NSS user lookup (lib/redirector's userInfo): name and groups, null for an unknown uid. */
@@ -42,6 +55,8 @@ export interface ResolverOptions {
   /** How long a process's /proc facts are reused for the same (pid, start time, comm). */
   processTtlMs?: number;
   maxEntries?: number;
+  /** Windows: logon id -> session (default: lib/redirector's logonSessionInfo). */
+  logonSession?: LogonLookup;
 }
 
 interface ProcEntry {
@@ -73,6 +88,7 @@ export class ClaimsResolver {
 
   /** Claims for one attributed connection. Never throws. */
   resolve(o: OriginFacts): CallerClaims {
+    if (o.platform === 'win32') return windowsClaims(o, this.opts.logonSession);
     const now = Date.now();
     const user = this.user(o.uid, now);
     const groups = user !== null ? user.groups.slice() : [];
@@ -90,6 +106,11 @@ export class ClaimsResolver {
     if (comm !== o.comm) return this.degraded(base, o, 'exec-after-connect');
     const facts = this.process(o.pid, now);
     if (facts === null) return this.degraded(base, o, 'exited');
+    // The kernel captured the executable's (dev, ino) at connect time: the exe read now counts only
+    // if it is that same file. An exec after the connect (even to a binary with the same comm) makes
+    // the caller's exe unknown, whatever the timing of this read.
+    if (o.exeIno !== undefined && (facts.exeDev !== o.exeDev || facts.exeIno !== o.exeIno))
+      return this.degraded(base, o, 'exec-after-connect');
     // exec swaps the exe a moment before the comm: read the comm again after the exe so an exec
     // racing with this read is seen (the window left is the few instructions between the two).
     if (currentComm(o.pid, o.tid) !== o.comm) return this.degraded(base, o, 'exec-after-connect');
@@ -118,14 +139,17 @@ export class ClaimsResolver {
     };
   }
 
-  private process(pid: number, now: number): ProcEntry | null {
-    // The exe is read every time (one readlink): an exec keeps pid and start time but not the binary.
+  private process(pid: number, now: number): (ProcEntry & { exeDev: bigint; exeIno: bigint }) | null {
+    // The exe is read every time (one readlink, two stats): an exec keeps pid and start time but not the binary.
     const startTime = readStartTime(pid);
     if (startTime === null) return null;
-    const exePath = readExePath(pid);
-    const key = pid + ':' + startTime + ':' + exePath;
+    const exe = readExeIdentity(pid);
+    if (exe === null) return null;
+    const exePath = exe.path;
+    const ids = { exeDev: exe.dev, exeIno: exe.ino };
+    const key = pid + ':' + startTime + ':' + exe.dev + ':' + exe.ino + ':' + exePath;
     const hit = this.procs.get(key);
-    if (hit !== undefined && hit.expires > now) return hit;
+    if (hit !== undefined && hit.expires > now) return { ...hit, ...ids };
     const facts = readProcFacts(pid);
     if (facts === null || facts.startTime !== startTime || facts.exePath !== exePath) return null;
     const entry: ProcEntry = {
@@ -136,7 +160,7 @@ export class ClaimsResolver {
     };
     if (this.procs.size >= this.max) this.procs.clear();
     this.procs.set(key, entry);
-    return entry;
+    return { ...entry, ...ids };
   }
 
   private user(uid: number, now: number): ReturnType<UserLookup> {

@@ -7,6 +7,15 @@ export {
   type ResolverOptions,
   type UserLookup,
 } from './claims.js';
-export { containerIdFromCgroup, currentComm, readExePath, readProcFacts, readStartTime } from './proc.js';
+export {
+  containerIdFromCgroup,
+  currentComm,
+  type ExeIdentity,
+  readExeIdentity,
+  readExePath,
+  readProcFacts,
+  readStartTime,
+} from './proc.js';
 export { MAX_CMDLINE, redactCmdline } from './redact.js';
 export { loopbackPeerUid } from './socket-owner.js';
+export { type LogonLookup, windowsClaims, windowsUserName } from './windows.js';

@@ -44,21 +44,41 @@ export function containerIdFromCgroup(cgroup: string): string | null {
   return m ? m[1]! : null;
 }
 
-/** The executable of a live process; null when unknown (gone, kernel thread, deleted binary). */
-export function readExePath(pid: number): string | null {
+/** The file a process runs now (device and inode as stat reports them) and the path, if it names that file. */
+export interface ExeIdentity {
+  /** null when the path does not name the running file (deleted, replaced, bind-mounted over). */
+  path: string | null;
+  dev: bigint;
+  ino: bigint;
+}
+
+/** The executable of a live process; null when the process is gone (or a kernel thread). */
+export function readExeIdentity(pid: number): ExeIdentity | null {
+  let exe: string;
+  let running: { dev: bigint; ino: bigint };
   try {
-    const exe = readlinkSync(`/proc/${pid}/exe`);
-    // A deleted or replaced binary: the path no longer names what runs.
-    if (exe.endsWith(' (deleted)')) return null;
-    // The link text is the path in the caller's mount namespace: a binary bind-mounted over
-    // /usr/bin/curl there still reads "/usr/bin/curl". Only trust the path if it names the very
-    // file that runs (same device and inode) as seen from the agent's namespace.
-    const running = statSync(`/proc/${pid}/exe`);
-    const named = statSync(exe);
-    return running.ino === named.ino && running.dev === named.dev ? exe : null;
+    exe = readlinkSync(`/proc/${pid}/exe`);
+    running = statSync(`/proc/${pid}/exe`, { bigint: true });
   } catch {
     return null;
   }
+  // A deleted or replaced binary: the path no longer names what runs.
+  if (exe.endsWith(' (deleted)')) return { path: null, dev: running.dev, ino: running.ino };
+  // The link text is the path in the caller's mount namespace: a binary bind-mounted over
+  // /usr/bin/curl there still reads "/usr/bin/curl". Only trust the path if it names the very
+  // file that runs (same device and inode) as seen from the agent's namespace.
+  try {
+    const named = statSync(exe, { bigint: true });
+    const same = running.ino === named.ino && running.dev === named.dev;
+    return { path: same ? exe : null, dev: running.dev, ino: running.ino };
+  } catch {
+    return { path: null, dev: running.dev, ino: running.ino };
+  }
+}
+
+/** The executable path of a live process; null when unknown (gone, kernel thread, deleted binary). */
+export function readExePath(pid: number): string | null {
+  return readExeIdentity(pid)?.path ?? null;
 }
 
 /** Reads exe, cmdline and cgroup of a live process; null when it is gone. */

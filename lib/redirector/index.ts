@@ -15,6 +15,7 @@ export {
   DEFAULT_PIN_DIR,
   groupName,
   listRules,
+  logonSessionInfo,
   lookupConnection,
   nativeLayoutSizes,
   probe,
@@ -30,6 +31,8 @@ export {
 export { type SelfTestOptions, type SelfTestResult, selfTest } from './self-test.js';
 export type {
   ConnOrigin,
+  LinuxConnOrigin,
+  LogonSessionInfo,
   ProbeResult,
   RedirectorProgram,
   RedirectorStartOptions,
@@ -37,4 +40,5 @@ export type {
   RedirectRule,
   SocketEnd,
   UserInfo,
+  WindowsConnOrigin,
 } from './types.js';

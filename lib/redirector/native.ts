@@ -39,9 +39,12 @@ export interface NativeAddon {
   userInfo(uid: number): { name: string; gid: number; groups: { gid: number; name: string | null }[] } | null;
   groupName(gid: number): string | null;
   createReusePortListener(host: string, port: number, backlog: number): number;
+  /** Windows builds only. */
+  logonSessionInfo?(logonId: bigint): { userName: string; domain: string; sid: string; logonType: number } | null;
 }
 
 export interface NativeOrigin {
+  platform: 'linux' | 'win32';
   pid: number;
   tid: number;
   uid: number;
@@ -53,6 +56,8 @@ export interface NativeOrigin {
   origPort: number;
   family: number;
   viaV4Mapped: boolean;
+  exeDev?: bigint;
+  exeIno?: bigint;
   logonId?: bigint;
   isAdmin?: boolean;
 }

@@ -6,6 +6,7 @@ import { asRedirectorError, RedirectorError } from './errors.js';
 import { addonLoadError, bpfObjectPath, type NativeAddon, tryLoadAddon } from './native.js';
 import type {
   ConnOrigin,
+  LogonSessionInfo,
   ProbeResult,
   RedirectorStartOptions,
   RedirectorStatus,
@@ -230,6 +231,15 @@ export function stats(): Record<string, bigint> {
 /** The user and their groups through the system (NSS: files, LDAP, SSSD...); null if unknown. */
 export function userInfo(uid: number): UserInfo | null {
   return addon('userInfo').userInfo(uid);
+}
+
+/**
+ * Windows: the logon session behind a ConnOrigin.logonId (user, domain, SID), or null when it is
+ * gone or LSA refuses. Always null on Linux, which has no logon sessions.
+ */
+export function logonSessionInfo(logonId: bigint): LogonSessionInfo | null {
+  const a = addon('logonSessionInfo');
+  return a.logonSessionInfo ? a.logonSessionInfo(logonId) : null;
 }
 
 /** A group's name through the system, or null if unknown. */

@@ -1,14 +1,10 @@
-/** Who made a redirected connect, as the kernel captured it in the caller's context. */
-export interface ConnOrigin {
-  /** Process id (kernel tgid, initial pid namespace). */
+/** What every backend captures about a redirected connect, in the caller's context. */
+interface ConnOriginBase {
+  /** Process id (Linux: kernel tgid, initial pid namespace). */
   pid: number;
   /** Thread id of the connecting thread. */
   tid: number;
-  /** Real uid (low half of uid_gid). */
-  uid: number;
-  /** Real gid (high half of uid_gid). */
-  gid: number;
-  /** The thread's command name at connect time (16 bytes max, kernel-truncated). */
+  /** The thread's command name at connect time (16 bytes max, kernel-truncated; empty on Windows). */
   comm: string;
   cgroupId: bigint;
   /** Socket cookie of the client socket. */
@@ -19,10 +15,47 @@ export interface ConnOrigin {
   family: 4 | 6;
   /** An AF_INET6 socket connected to ::ffff:a.b.c.d. */
   viaV4Mapped: boolean;
-  /** Windows only: the caller's logon session id (LUID, all 64 bits). */
-  logonId?: bigint;
-  /** Windows only: the caller's token is an administrator. */
-  isAdmin?: boolean;
+}
+
+/** Linux: the kernel's ids of the caller, and the executable it ran when it connected. */
+export interface LinuxConnOrigin extends ConnOriginBase {
+  platform: 'linux';
+  /** Real uid (low half of uid_gid). */
+  uid: number;
+  /** Real gid (high half of uid_gid). */
+  gid: number;
+  /**
+   * The caller's executable at connect time (task->mm->exe_file), as stat() reports st_dev and
+   * st_ino. Absent when the kernel could not read it (no mm): then the exe is unknown. An exec after
+   * the connect cannot change these, so /proc/<pid>/exe is trusted only while it still matches.
+   */
+  exeDev?: bigint;
+  exeIno?: bigint;
+}
+
+/** Windows (eBPF-for-Windows): the caller's logon session instead of numeric ids. */
+export interface WindowsConnOrigin extends ConnOriginBase {
+  platform: 'win32';
+  /** Logon session id (LUID, all 64 bits); map it with logonSessionInfo(). */
+  logonId: bigint;
+  /** The caller's token is an administrator. */
+  isAdmin: boolean;
+  /** Synthetic (Windows has none): 0 for an administrator, else 0xfffffffe, so root gates mean "administrator". */
+  uid: number;
+  gid: number;
+}
+
+/** Who made a redirected connect, as the kernel captured it in the caller's context. */
+export type ConnOrigin = LinuxConnOrigin | WindowsConnOrigin;
+
+/** A Windows logon session (LsaGetLogonSessionData), the counterpart of a passwd entry. */
+export interface LogonSessionInfo {
+  userName: string;
+  domain: string;
+  /** String SID, e.g. S-1-5-18. */
+  sid: string;
+  /** SECURITY_LOGON_TYPE (2 interactive, 5 service, ...). */
+  logonType: number;
 }
 
 export interface RedirectorProgram {

@@ -6,7 +6,9 @@
 #include <linux/socket.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
 
+#include "kernel_types.h"
 #include "redirect.h"
 
 #ifndef AF_INET
@@ -85,6 +87,20 @@ static __always_inline int is_exempt(__u32 tgid) {
   return bpf_map_lookup_elem(&exempt_cgroup, &cg) != 0;
 }
 
+/* The running executable's (device, inode), read in the caller's context at connect time. CO-RE:
+ * the offsets come from the kernel's BTF. A NULL anywhere on the path (kernel thread) reads as 0. */
+static __always_inline void record_exe(struct gpa_origin *o) {
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  struct inode *ino = BPF_CORE_READ(task, mm, exe_file, f_inode);
+  if (!ino) {
+    o->exe_dev = 0;
+    o->exe_ino = 0;
+    return;
+  }
+  o->exe_ino = BPF_CORE_READ(ino, i_ino);
+  o->exe_dev = BPF_CORE_READ(ino, i_sb, s_dev);
+}
+
 /* Store the caller's identity on the socket; returns 0 when it could not (then: no redirect). */
 static __always_inline int record_origin(struct bpf_sock_addr *ctx, const struct gpa_endpoint *dst, __u8 flags) {
   struct bpf_sock *sk = ctx->sk;
@@ -106,8 +122,8 @@ static __always_inline int record_origin(struct bpf_sock_addr *ctx, const struct
   o->orig_port = dst->port;
   o->family = dst->family;
   o->flags = flags;
-  o->pad = 0;
   bpf_get_current_comm(o->comm, sizeof(o->comm));
+  record_exe(o);
   return 1;
 }
 

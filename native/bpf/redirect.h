@@ -54,7 +54,11 @@ struct gpa_origin {
   GPA_U8 family; /* family of the original destination as looked up in rules */
   GPA_U8 flags;
   char comm[GPA_COMM_LEN];
-  GPA_U32 pad;
+  /* The caller's executable at connect time (task->mm->exe_file->f_inode): device in the kernel's
+   * encoding (major << 20 | minor) and inode number; both 0 when unknown (no mm). An exec after the
+   * connect cannot change these, so the agent trusts /proc/<pid>/exe only if it still names them. */
+  GPA_U32 exe_dev;
+  GPA_U64 exe_ino;
 };
 
 /* by_conn key: the full 4-tuple as the listener sees it after accept(). v4-mapped addresses are
@@ -90,7 +94,9 @@ enum gpa_stat {
 #define GPA_EXEMPT_MAX 1024
 
 GPA_STATIC_ASSERT(sizeof(struct gpa_endpoint) == 20, "gpa_endpoint layout");
-GPA_STATIC_ASSERT(sizeof(struct gpa_origin) == 72, "gpa_origin layout");
+GPA_STATIC_ASSERT(sizeof(struct gpa_origin) == 80, "gpa_origin layout");
+GPA_STATIC_ASSERT(__builtin_offsetof(struct gpa_origin, exe_dev) == 68, "gpa_origin.exe_dev offset");
+GPA_STATIC_ASSERT(__builtin_offsetof(struct gpa_origin, exe_ino) == 72, "gpa_origin.exe_ino offset");
 GPA_STATIC_ASSERT(sizeof(struct gpa_conn_key) == 40, "gpa_conn_key layout");
 
 #endif

@@ -15,6 +15,9 @@
 #include <mutex>
 
 #include "backend.h"
+#ifdef _WIN32
+#include "windows/logon_session.h"
+#endif
 
 namespace gpa {
 namespace {
@@ -163,6 +166,9 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
         InstanceMethod("userInfo", &GpaAddon::UserInfo),
         InstanceMethod("groupName", &GpaAddon::GroupName),
         InstanceMethod("createReusePortListener", &GpaAddon::CreateListener),
+#ifdef _WIN32
+        InstanceMethod("logonSessionInfo", &GpaAddon::LogonSessionInfo),
+#endif
         InstanceValue("layoutSizes", layout, napi_enumerable),
         InstanceValue("platform", Napi::String::New(env, platform), napi_enumerable),
     });
@@ -276,10 +282,20 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
       std::optional<ConnOrigin> o = backend_->Lookup(peer, local, consume);
       if (!o) return env.Null();
       Napi::Object r = Napi::Object::New(env);
-      r.Set("pid", o->pid);
-      r.Set("tid", o->tid);
+#ifdef _WIN32
+      // No numeric uid/gid on Windows: never let the C++ default 0 read as root. An administrator
+      // is mapped to 0 (the root gates mean "administrator" there), everyone else to a non-root id.
+      const std::uint32_t synthetic = o->isAdmin ? 0u : 0xfffffffeu;
+      r.Set("platform", "win32");
+      r.Set("uid", synthetic);
+      r.Set("gid", synthetic);
+#else
+      r.Set("platform", "linux");
       r.Set("uid", o->uid);
       r.Set("gid", o->gid);
+#endif
+      r.Set("pid", o->pid);
+      r.Set("tid", o->tid);
       r.Set("comm", o->comm);
       r.Set("cgroupId", Napi::BigInt::New(env, o->cgroupId));
       r.Set("cookie", Napi::BigInt::New(env, o->cookie));
@@ -287,6 +303,10 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
       r.Set("origPort", o->origDst.port);
       r.Set("family", o->origDst.addr.family);
       r.Set("viaV4Mapped", o->viaV4Mapped);
+      if (o->hasExeId) {
+        r.Set("exeDev", Napi::BigInt::New(env, o->exeDev));
+        r.Set("exeIno", Napi::BigInt::New(env, o->exeIno));
+      }
       if (o->hasLogonId) {
         r.Set("logonId", Napi::BigInt::New(env, o->logonId));
         r.Set("isAdmin", o->isAdmin);
@@ -332,6 +352,26 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
       return n ? Napi::Value(Napi::String::New(env, *n)) : env.Null();
     });
   }
+
+#ifdef _WIN32
+  // logonSessionInfo(logonId: bigint) -> { userName, domain, sid, logonType } | null
+  Napi::Value LogonSessionInfo(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      bool lossless = false;
+      if (info.Length() < 1 || !info[0].IsBigInt()) throw Napi::TypeError::New(env, "logonId must be a bigint");
+      std::uint64_t id = info[0].As<Napi::BigInt>().Uint64Value(&lossless);
+      if (!lossless) throw Napi::RangeError::New(env, "logonId must fit in 64 bits");
+      std::optional<win::LogonSessionInfo> s = win::LookupLogonSession(id);
+      if (!s) return env.Null();
+      Napi::Object r = Napi::Object::New(env);
+      r.Set("userName", s->userName);
+      r.Set("domain", s->domain);
+      r.Set("sid", s->sid);
+      r.Set("logonType", s->logonType);
+      return r;
+    });
+  }
+#endif
 
   Napi::Value CreateListener(const Napi::CallbackInfo& info) {
     return Guard(info, [&](Napi::Env env) -> Napi::Value {

@@ -40,6 +40,11 @@ struct ConnOrigin {
   std::uint64_t cookie = 0;
   Endpoint origDst;
   bool viaV4Mapped = false;
+  // Linux: the caller's executable at connect time, as stat() reports it (st_dev in the userspace
+  // encoding, st_ino). hasExeId false when the kernel could not read it (then the exe is unknown).
+  bool hasExeId = false;
+  std::uint64_t exeDev = 0;
+  std::uint64_t exeIno = 0;
   // Windows identity (zero/false on Linux).
   bool hasLogonId = false;
   std::uint64_t logonId = 0;

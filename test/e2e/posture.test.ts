@@ -256,7 +256,7 @@ describe('e2e: default posture and protocol (enforce, default rules)', { skip: g
     const before = unattributed();
     const done = await Promise.all(runs);
     const results = done.map((r) => JSON.parse(r.stdout || '{}') as Record<string, number>);
-    const why = done.map((r, i) => `${i}: ${r.stderr.slice(0, 400)}`).join('\n');
+    const why = done.map((r, i) => `${i}: code ${r.code} signal ${r.signal} ${r.stderr.slice(0, 400)}`).join('\n');
     assert.deepEqual(results[0], { '200': 280 }, why);
     assert.deepEqual(results[1], { '200': 55 }, `root reaches WireServer\n${why}`);
     assert.deepEqual(results[2], { '200': 280 }, why);

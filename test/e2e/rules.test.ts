@@ -4,7 +4,8 @@
  * after each test: nothing unsigned ever reaches IMDS while it is in Enforce mode.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { ebpfGate } from '../helpers/ebpf-env.js';
@@ -149,18 +150,39 @@ describe('e2e: host rules (enforce and audit)', { skip: gate.skip }, () => {
     } finally {
       rmSync(copy, { force: true });
     }
+    // 17: the helper is the interpreter copied to a file named curl, so its comm ("curl") is the
+    // comm of the binary it execs: only the kernel-captured executable tells them apart. Whether the
+    // agent resolves the caller before the exec (exe = the copy) or after it (exe changed since the
+    // connect), the decision is 403: deterministic, no retry.
     const [h, p] = hp();
     const seq = seqNow();
-    await s.run(
-      PYTHON,
-      [path.join(FIX, 'exec_after_connect.py'), h, p, `/metadata/instance?${V}&probe=17`, '/usr/bin/curl'],
-      N,
-    );
-    await new Promise((r) => setTimeout(r, 500));
+    const helperDir = mkdtempSync(path.join(tmpdir(), 'gpa-e2e-17-'));
+    const helper = path.join(helperDir, 'curl');
+    copyFileSync(PYTHON, helper);
+    chmodSync(helperDir, 0o755);
+    try {
+      await s.run(
+        helper,
+        [path.join(FIX, 'exec_after_connect.py'), h, p, `/metadata/instance?${V}&probe=17`, '/usr/bin/curl'],
+        N,
+      );
+    } finally {
+      rmSync(helperDir, { recursive: true, force: true });
+    }
+    const logFile = path.join(s.logFolder, 'ProxyAgent.Connection.log');
+    const records = () =>
+      readFileSync(logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('probe=17'))
+        .map((l) => JSON.parse(l) as { outcome: string; status: number; caller: { exePath: string | null } });
+    const deadline = Date.now() + 5000;
+    while (records().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const rec = records();
+    assert.equal(rec.length, 1, JSON.stringify(rec));
+    assert.equal(rec[0]!.outcome, 'deny');
+    assert.equal(rec[0]!.status, 403);
+    assert.notEqual(rec[0]!.caller.exePath, '/usr/bin/curl', 'identity fixed at connect time');
     const leaked = s.emulator.journal(seq).filter((e) => e.rawTarget.includes('probe=17'));
-    const rec = readFileSync(path.join(s.logFolder, 'ProxyAgent.Connection.log'), 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('probe=17'));
     assert.equal(leaked.length, 0, JSON.stringify({ leaked, rec }));
   });
 

@@ -115,6 +115,14 @@ std::optional<ConnOrigin> LinuxBackend::Lookup(const Endpoint& peer, const Endpo
   out.cookie = o.cookie;
   out.origDst = FromKernel(o.orig_addr, o.orig_port, o.family);
   out.viaV4Mapped = (o.flags & GPA_ORIGIN_V4_MAPPED) != 0;
+  if (o.exe_ino != 0) {
+    // Kernel dev_t is major << 20 | minor; stat() reports glibc's makedev(major, minor).
+    const std::uint64_t major = o.exe_dev >> 20, minor = o.exe_dev & 0xfffff;
+    out.hasExeId = true;
+    out.exeDev = ((major & 0xfffff000ULL) << 32) | ((major & 0xfffULL) << 8) | ((minor & 0xffffff00ULL) << 12) |
+                 (minor & 0xffULL);
+    out.exeIno = o.exe_ino;
+  }
   return out;
 }
 
