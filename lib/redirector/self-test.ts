@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdirSync, rmdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { discoverCgroup2Root, inPidNamespace, ownCgroupDir } from './cgroup.js';
@@ -131,11 +132,17 @@ async function runChild(
   const own = ownCgroupDir(discoverCgroup2Root() ?? '');
   const inside = own !== undefined && (own === attachCgroup || own.startsWith(attachCgroup + path.sep));
   const argv = [process.execPath, '-e', CHILD_SCRIPT, host, String(port)];
-  const child = inside
-    ? spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'ignore'] })
-    : spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', attachCgroup, ...argv], {
-        stdio: ['ignore', 'pipe', 'ignore'],
-      });
+  // In a pid namespace the agent is exempt by its cgroup, which a child would inherit: the child
+  // then runs in a short-lived cgroup of its own under the attach point.
+  const scratch = inPidNamespace() ? path.join(attachCgroup, `gpa-selftest-${process.pid}`) : null;
+  if (scratch) mkdirSync(scratch, { recursive: true });
+  const target = scratch ?? (inside ? null : attachCgroup);
+  const child =
+    target === null
+      ? spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'ignore'] })
+      : spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', target, ...argv], {
+          stdio: ['ignore', 'pipe', 'ignore'],
+        });
   let out = '';
   child.stdout?.on('data', (d) => {
     out += d;
@@ -145,6 +152,13 @@ async function runChild(
     await once(child, 'exit');
   } finally {
     clearTimeout(timer);
+    if (scratch) {
+      try {
+        rmdirSync(scratch);
+      } catch {
+        // a cgroup is removable only once empty; the child has exited, so this is best effort
+      }
+    }
   }
   return { pid: child.pid ?? 0, output: out.trim() };
 }
