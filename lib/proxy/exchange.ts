@@ -88,37 +88,41 @@ export class Exchange implements UpstreamOwner {
   }
 
   start(): void {
-    this.pool.acquire(this.target, this, (err, conn) => {
-      if (this.finished) {
-        if (conn !== null) this.pool.release(conn);
-        return;
-      }
-      if (err !== null || conn === null) {
-        const timedOut = (err as { code?: string } | null)?.code === 'ETIMEDOUT_CONNECT';
-        this.upstreamError = timedOut ? 'timeout' : 'error';
-        this.fail(timedOut ? 503 : 502, timedOut ? 'upstream_connect_timeout' : 'upstream_unreachable', String(err));
-        return;
-      }
-      this.conn = conn;
-      const s = conn.socket;
-      s.setTimeout(this.responseMs);
-      // Head and body in one write (one syscall, one segment) unless the body is large.
-      const body = this.body;
-      if (this.queue !== null) {
-        s.cork();
-        s.write(this.head, 'latin1');
-        for (const b of this.queue.splice(0)) s.write(b);
-        s.uncork();
-      } else if (body === null || body.length === 0) s.write(this.head, 'latin1');
-      else if (body.length <= JOIN_LIMIT) s.write(joined(this.head, body, 0, body.length));
-      else {
-        s.cork();
-        s.write(this.head, 'latin1');
-        s.write(body);
-        s.uncork();
-      }
-      this.sentAt = performance.now();
-    });
+    this.pool.acquire(
+      this.target,
+      this,
+      (err, conn) => {
+        if (this.finished) {
+          if (conn !== null) this.pool.release(conn);
+          return;
+        }
+        if (err !== null || conn === null) {
+          const timedOut = (err as { code?: string } | null)?.code === 'ETIMEDOUT_CONNECT';
+          this.upstreamError = timedOut ? 'timeout' : 'error';
+          this.fail(timedOut ? 503 : 502, timedOut ? 'upstream_connect_timeout' : 'upstream_unreachable', String(err));
+          return;
+        }
+        this.conn = conn;
+        const s = conn.socket;
+        // Head and body in one write (one syscall, one segment) unless the body is large.
+        const body = this.body;
+        if (this.queue !== null) {
+          s.cork();
+          s.write(this.head, 'latin1');
+          for (const b of this.queue.splice(0)) s.write(b);
+          s.uncork();
+        } else if (body === null || body.length === 0) s.write(this.head, 'latin1');
+        else if (body.length <= JOIN_LIMIT) s.write(joined(this.head, body, 0, body.length));
+        else {
+          s.cork();
+          s.write(this.head, 'latin1');
+          s.write(body);
+          s.uncork();
+        }
+        this.sentAt = performance.now();
+      },
+      this.responseMs,
+    );
   }
 
   /** Streams part of an upload body; returns false when the caller should pause the client. */
@@ -182,7 +186,6 @@ export class Exchange implements UpstreamOwner {
     this.resp = head;
     this.status = head.status;
     this.headAt = performance.now();
-    this.conn?.socket.setTimeout(this.responseMs);
     const v10 = this.host.clientVersion === 10;
     const passChunked = head.framing === 'chunked' && !v10;
     if (head.framing === 'chunked') this.decoder = new ChunkedDecoder();

@@ -34,6 +34,11 @@ export class UpstreamConn {
   /** True once it has carried a request (a failure before any response byte may be a stale reuse). */
   used = false;
   closed = false;
+  /** How long the current owner may wait without a byte from upstream. */
+  responseMs = 0;
+  /** Consecutive socket-timeout ticks without a byte (the socket's inactivity timer is the clock). */
+  private quietTicks = 0;
+  private tickMs = 0;
 
   constructor(
     readonly socket: net.Socket,
@@ -42,6 +47,7 @@ export class UpstreamConn {
   ) {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
+      this.quietTicks = 0;
       if (this.owner !== null) this.owner.onUpstreamData(chunk);
       else socket.destroy(); // bytes nobody asked for: the connection is out of sync
     });
@@ -67,11 +73,46 @@ export class UpstreamConn {
       this.pool.forget(this);
       if (o !== null) o.onUpstreamError(new Error('upstream connection closed'));
     });
-    socket.on('timeout', () => {
-      if (this.owner !== null) this.owner.onUpstreamTimeout();
-      else socket.destroy();
-    });
+    socket.on('timeout', () => this.onQuiet());
     socket.on('drain', () => this.owner?.onUpstreamDrain());
+  }
+
+  /**
+   * Lends the connection to `owner`, which may wait `responseMs` for upstream bytes. The socket's
+   * inactivity timer is armed once with a tick that serves both the response and the idle deadline,
+   * instead of re-arming a timer (a new Timeout object) twice per request.
+   */
+  lend(owner: UpstreamOwner, responseMs: number): void {
+    this.owner = owner;
+    this.responseMs = responseMs;
+    this.quietTicks = 0;
+    const tick = Math.min(responseMs, this.pool.idleTimeoutMs);
+    if (tick !== this.tickMs) {
+      this.tickMs = tick;
+      this.socket.setTimeout(tick);
+    }
+  }
+
+  /** Back in the pool: the idle clock starts now. */
+  idle(): void {
+    this.owner = null;
+    this.quietTicks = 0;
+    if (this.tickMs === 0) {
+      this.tickMs = this.pool.idleTimeoutMs;
+      this.socket.setTimeout(this.tickMs);
+    }
+  }
+
+  /** The socket saw no traffic for one tick: count it against the owner's or the idle deadline. */
+  private onQuiet(): void {
+    const quietMs = ++this.quietTicks * this.tickMs;
+    const limit = this.owner !== null ? this.responseMs : this.pool.idleTimeoutMs;
+    if (quietMs >= limit) {
+      if (this.owner !== null) this.owner.onUpstreamTimeout();
+      else this.socket.destroy();
+      return;
+    }
+    this.socket.setTimeout(this.tickMs); // a fired inactivity timer is re-armed only by traffic
   }
 
   /** Stops lending this connection and destroys it (its state is unknown). */
@@ -91,6 +132,10 @@ export class UpstreamPool {
     this.options = { ...DEFAULT_POOL_OPTIONS, ...options };
   }
 
+  get idleTimeoutMs(): number {
+    return this.options.idleTimeoutMs;
+  }
+
   /**
    * Lends an idle connection to `owner` or opens a new one. `cb` gets the connection once it is
    * writable, or an error tagged `code: 'ETIMEDOUT_CONNECT'` when the connect timed out.
@@ -99,13 +144,14 @@ export class UpstreamPool {
     target: UpstreamTarget,
     owner: UpstreamOwner,
     cb: (err: Error | null, conn: UpstreamConn | null) => void,
+    responseMs = 30_000,
   ): void {
     const key = target.host + ':' + target.port;
     const list = this.idle.get(key);
     while (list !== undefined && list.length > 0) {
       const conn = list.pop()!;
       if (conn.closed || conn.socket.destroyed) continue;
-      conn.owner = owner;
+      conn.lend(owner, responseMs);
       cb(null, conn);
       return;
     }
@@ -132,7 +178,7 @@ export class UpstreamPool {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      conn.owner = owner;
+      conn.lend(owner, responseMs);
       cb(null, conn);
     });
   }
@@ -148,7 +194,7 @@ export class UpstreamPool {
       conn.destroy();
       return;
     }
-    conn.socket.setTimeout(this.options.idleTimeoutMs);
+    conn.idle();
     list.push(conn);
   }
 
