@@ -78,6 +78,14 @@ const ctx: ProxyContext = {
   draining: false,
 };
 const listener = new ProxyListener(ctx);
+/**
+ * Until the first snapshot, connections are accepted (and attributed) but not served, for at most
+ * this long: right after a restart a client waits a moment instead of getting 503 `no_policy`.
+ * The main thread publishes the first snapshot after the key keeper's first answer; if that takes
+ * longer, the held requests are answered by the deny-all snapshot (503), as before.
+ */
+const FIRST_SNAPSHOT_HOLD_MS = 5000;
+listener.hold(FIRST_SNAPSHOT_HOLD_MS);
 
 function applySnapshot(m: SnapshotMessage): void {
   const input = { ...m.policy, ...(policy !== null ? { previous: policy } : {}) };
@@ -92,6 +100,7 @@ function applySnapshot(m: SnapshotMessage): void {
     provision: m.provision,
     aggregatedStatus: m.aggregatedStatus,
   });
+  listener.release();
   post({ type: 'gpa:snapshot-applied', index: init.index, epoch: m.epoch, policyVersion: compiled.version });
 }
 

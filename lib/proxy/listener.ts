@@ -14,6 +14,9 @@ export class ProxyListener {
   readonly server: net.Server;
   readonly pool: UpstreamPool;
   private readonly live = new Set<ClientConnection>();
+  /** Connections accepted while held (before the first snapshot); null when not holding. */
+  private held: ClientConnection[] | null = null;
+  private holdTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly ctx: ProxyContext,
@@ -22,9 +25,14 @@ export class ProxyListener {
     this.pool = new UpstreamPool({ connectTimeoutMs: ctx.timeouts.connectMs, ...poolOptions });
     this.server = net.createServer({ noDelay: true }, (socket) => {
       try {
+        // Attribution and claims happen now, at accept, even while held (the caller may exit soon).
         const c = new ClientConnection(socket, ctx, this.pool);
         this.live.add(c);
         socket.once('close', () => this.live.delete(c));
+        if (this.held !== null) {
+          socket.pause();
+          this.held.push(c);
+        }
       } catch {
         socket.destroy(); // nothing a client does may take the worker down
       }
@@ -55,6 +63,33 @@ export class ProxyListener {
     this.ctx.snapshot = snapshot;
   }
 
+  /**
+   * Holds new connections (accepted, attributed, but not read) until `release()` or `maxMs`. Used
+   * before the first snapshot: a client that connects right after a restart waits a moment instead
+   * of being answered 503. After `maxMs` they are served with whatever snapshot is current.
+   */
+  hold(maxMs: number): void {
+    if (this.held !== null) return;
+    this.held = [];
+    this.holdTimer = setTimeout(() => this.release(), maxMs);
+    this.holdTimer.unref();
+  }
+
+  /** Serves the held connections, in the order they arrived, and stops holding. */
+  release(): void {
+    const held = this.held;
+    if (held === null) return;
+    this.held = null;
+    if (this.holdTimer !== null) clearTimeout(this.holdTimer);
+    this.holdTimer = null;
+    for (const c of held) if (!c.closed) c.socket.resume();
+  }
+
+  /** True while new connections are held. */
+  get holding(): boolean {
+    return this.held !== null;
+  }
+
   /** Connections currently open. */
   get connectionCount(): number {
     return this.live.size;
@@ -63,6 +98,7 @@ export class ProxyListener {
   /** Stops accepting, lets requests in flight finish (up to `drainMs`), then closes everything. */
   async close(drainMs = 5000): Promise<void> {
     this.ctx.draining = true;
+    this.release();
     const closed = new Promise<void>((r) => this.server.close(() => r()));
     for (const c of this.live) c.closeIfIdle();
     const deadline = Date.now() + drainMs;
