@@ -52,7 +52,14 @@ function hostTriple() {
 function buildBpf() {
   const src = path.join(root, 'native', 'bpf', 'redirect.bpf.c');
   const out = path.join(root, 'build', 'bpf', 'redirect.bpf.o');
-  if (!isStale(out, [src, path.join(root, 'native', 'bpf', 'redirect.h'), path.join(root, 'native', 'bpf', 'kernel_types.h')])) return;
+  if (
+    !isStale(out, [
+      src,
+      path.join(root, 'native', 'bpf', 'redirect.h'),
+      path.join(root, 'native', 'bpf', 'kernel_types.h'),
+    ])
+  )
+    return;
   mkdirSync(path.dirname(out), { recursive: true });
   // -I for <asm/types.h>, which Debian keeps under the multiarch include folder.
   run('clang', [

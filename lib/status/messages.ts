@@ -63,7 +63,7 @@ export function listenerModuleStatus(l: {
   if (l.error && /EADDRINUSE/.test(l.error)) {
     return {
       status: 'STOPPED',
-      message: `cannot listen on ${l.address}:${l.port}: the port is in use; find the owner with 'ss -ltnp sport = :${l.port}' or set "listenerPort" in the config`,
+      message: `cannot listen on ${l.address}:${l.port}: the port is in use; find the owner with 'ss -ltnp sport = :${l.port}' or set "listener": { "port": N } in the config`,
     };
   }
   return {

@@ -29,7 +29,7 @@ export const OPERATOR_DEFAULTS: Omit<OperatorConfig, 'source' | 'raw'> = {
   metricsPort: 9464,
   logFolder: '/var/lib/azure-proxy-agent',
   latchKeyFolder: '/var/lib/azure-proxy-agent/keys',
-  pinDir: '/sys/fs/bpf/gpa',
+  pinDir: '/sys/fs/bpf/guest-proxy-agent',
   cgroupPath: null,
 };
 

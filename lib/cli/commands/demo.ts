@@ -72,6 +72,12 @@ function preflight(): string | null {
 
 /** `gpa demo [--once]` */
 export async function run(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(
+      'usage: gpa demo [--once]\n\nRuns the emulator and the agent in a sealed network namespace on the real metadata\naddresses, shows allowed, denied and audited requests, then waits for Ctrl-C (--once: exit\nafter the show). Needs root.\n',
+    );
+    return 0;
+  }
   const once = argv.includes('--once');
   const problem = preflight();
   if (problem) {
