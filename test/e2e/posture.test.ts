@@ -243,11 +243,11 @@ describe('e2e: default posture and protocol (enforce, default rules)', { skip: g
     const runs = users.flatMap((u) => [
       s.run(PYTHON, [path.join(FIX, 'concurrent.py'), ih, ip, '/metadata/instance?api-version=2021-02-01', '280'], {
         ...u,
-        timeoutMs: 60_000,
+        timeoutMs: 120_000, // connect, barrier and read each allow 20 s; under CI load 60 s was too tight
       }),
       s.run(PYTHON, [path.join(FIX, 'concurrent.py'), wh, wp, '/machine/?comp=goalstate', '55'], {
         ...u,
-        timeoutMs: 60_000,
+        timeoutMs: 120_000, // connect, barrier and read each allow 20 s; under CI load 60 s was too tight
       }),
     ]);
     const unattributed = () =>
