@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { header, json, type Reply, type RouteRequest, routePath } from './reply.js';
 
-const API_VERSIONS = ['2017-04-02', '2018-10-01', '2019-06-01', '2020-09-01', '2021-02-01', '2023-07-01'];
+// 2018-02-01 is what most token clients still send, so the emulator accepts it like the real IMDS.
+const API_VERSIONS = ['2017-04-02', '2018-02-01', '2018-10-01', '2019-06-01', '2020-09-01', '2021-02-01', '2023-07-01'];
 
 function instanceDocument(): Record<string, unknown> {
   return {
