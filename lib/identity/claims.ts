@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { CallerClaims as PolicyCallerClaims } from '../policy/index.js';
 import { currentComm, readExeIdentity, readProcFacts, readStartTime } from './proc.js';
 import { redactCmdline } from './redact.js';
 import { type LogonLookup, windowsClaims } from './windows.js';
@@ -21,18 +22,8 @@ export interface OriginFacts {
   isAdmin?: boolean;
 }
 
-/** Who made a request: the contract shared with lib/policy, plus two extensions. */
-export interface CallerClaims {
-  pid: number;
-  uid: number;
-  gid: number;
-  userName: string | null;
-  groups: { gid: number; name: string | null }[];
-  exePath: string | null;
-  processName: string;
-  /** Redacted before it was stored (spec section 6). */
-  cmdline: string;
-  cgroupId: bigint;
+/** Who made a request: the policy engine's contract (one declaration), plus extensions. */
+export interface CallerClaims extends PolicyCallerClaims {
   /** Extension: container id parsed from the process's cgroup, when it runs in one. */
   containerId: string | null;
   /** Extension: why exe/cmdline are missing ('exited', 'exec-after-connect'), else null. */
