@@ -3,10 +3,10 @@
  * nothing but `lo` carrying the metadata addresses (no route out); deleted in `finally`.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ebpfGate } from '../helpers/ebpf-env.js';
+import { runInSealedNetns } from '../helpers/netns.js';
 import { repoRoot } from './harness.js';
 
 const gate = ebpfGate();
@@ -28,38 +28,23 @@ interface Runner {
 describe('e2e: 27 readiness and collateral (sealed netns)', { skip: gate.skip }, () => {
   it('not ready while the key is withheld, ready once granted; DNS to 168.63.129.16:53 untouched', () => {
     gate.check();
-    const ns = `gpa-e2e27-${process.pid}`;
-    execFileSync('ip', ['netns', 'add', ns]);
-    try {
-      const inNs = (...args: string[]) => execFileSync('ip', ['-n', ns, ...args]);
-      inNs('link', 'set', 'lo', 'up');
-      inNs('addr', 'add', '169.254.169.254/32', 'dev', 'lo');
-      inNs('addr', 'add', '168.63.129.16/32', 'dev', 'lo');
-      const links = execFileSync('ip', ['-n', ns, '-o', 'link'], { encoding: 'utf8' }).trim().split('\n');
-      assert.equal(links.length, 1, `only lo: ${links.join('\n')}`);
-      assert.equal(execFileSync('ip', ['-n', ns, 'route'], { encoding: 'utf8' }).trim(), '');
-      const runner = path.join(repoRoot, 'dist', 'test', 'e2e', 'readiness-runner.js');
-      const r = spawnSync('nsenter', [`--net=/run/netns/${ns}`, process.execPath, runner], {
-        encoding: 'utf8',
-        timeout: 120_000,
-        env: process.env,
-      });
-      const out = JSON.parse(r.stdout.trim().split('\n').at(-1) || '{}') as Runner;
-      assert.equal(out.error, undefined, `${out.error}\n${out.agentLog ?? ''}\n${r.stderr}`);
-      assert.equal(out.withheld.code, 1, out.withheld.stdout);
-      assert.match(out.withheld.stdout, /not finished after 10 s[\s\S]*keyLatchStatus/);
-      assert.ok(out.keyRequestsRefused >= 2, 'the host refused the key more than once while the agent waited');
-      assert.equal(out.granted.code, 0, out.granted.stdout);
-      assert.match(out.granted.stdout, /provisioning finished/);
-      assert.deepEqual(out.attached, ['connect4', 'connect6', 'sock_ops']);
-      for (const who of ['dns_root', 'dns_nobody'] as const) {
-        assert.deepEqual(out[who], { udp: 'udp-answer', tcp: 'tcp-answer 168.63.129.16:53' }, who);
-      }
-      assert.equal(out.wireserverRoot, 200);
-      assert.equal(out.unsigned, 0);
-      assert.equal(out.stop, 0);
-    } finally {
-      spawnSync('ip', ['netns', 'delete', ns]);
+    const r = runInSealedNetns(
+      `gpa-e2e27-${process.pid}`,
+      path.join(repoRoot, 'dist', 'test', 'e2e', 'readiness-runner.js'),
+    );
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1) || '{}') as Runner;
+    assert.equal(out.error, undefined, `${out.error}\n${out.agentLog ?? ''}\n${r.stderr}`);
+    assert.equal(out.withheld.code, 1, out.withheld.stdout);
+    assert.match(out.withheld.stdout, /not finished after 10 s[\s\S]*keyLatchStatus/);
+    assert.ok(out.keyRequestsRefused >= 2, 'the host refused the key more than once while the agent waited');
+    assert.equal(out.granted.code, 0, out.granted.stdout);
+    assert.match(out.granted.stdout, /provisioning finished/);
+    assert.deepEqual(out.attached, ['connect4', 'connect6', 'sock_ops']);
+    for (const who of ['dns_root', 'dns_nobody'] as const) {
+      assert.deepEqual(out[who], { udp: 'udp-answer', tcp: 'tcp-answer 168.63.129.16:53' }, who);
     }
+    assert.equal(out.wireserverRoot, 200);
+    assert.equal(out.unsigned, 0);
+    assert.equal(out.stop, 0);
   });
 });
