@@ -1,6 +1,13 @@
 import path from 'node:path';
 import type { CallerClaims as PolicyCallerClaims } from '../policy/index.js';
-import { currentComm, readExeIdentity, readProcFacts, readStartTime } from './proc.js';
+import {
+  currentComm,
+  readCmdlineAndContainer,
+  readExeIdentity,
+  readExeLink,
+  readProcFacts,
+  readStartTime,
+} from './proc.js';
 import { redactCmdline } from './redact.js';
 import { type LogonLookup, windowsClaims } from './windows.js';
 
@@ -50,6 +57,9 @@ export interface ResolverOptions {
   logonSession?: LogonLookup;
 }
 
+/** The parts of the claims that do not come from /proc. */
+type ClaimsBase = Omit<CallerClaims, 'exePath' | 'processName' | 'cmdline' | 'containerId' | 'degraded'>;
+
 interface ProcEntry {
   exePath: string | null;
   cmdline: string;
@@ -92,18 +102,12 @@ export class ClaimsResolver {
       groups,
       cgroupId: o.cgroupId,
     };
+    if (o.exeIno !== undefined && o.exeDev !== undefined) return this.fromKernelExe(base, o, now);
     const comm = currentComm(o.pid, o.tid);
     if (comm === null) return this.degraded(base, o, 'exited');
     if (comm !== o.comm) return this.degraded(base, o, 'exec-after-connect');
     const facts = this.process(o.pid, now);
     if (facts === null) return this.degraded(base, o, 'exited');
-    // The kernel captured the executable's (dev, ino) at connect time: the exe read now counts only
-    // if it is that same file. An exec after the connect (even to a binary with the same comm) makes
-    // the caller's exe unknown, whatever the timing of this read.
-    if (o.exeIno !== undefined && (facts.exeDev !== o.exeDev || facts.exeIno !== o.exeIno))
-      return this.degraded(base, o, 'exec-after-connect');
-    // exec swaps the exe a moment before the comm: read the comm again after the exe so an exec
-    // racing with this read is seen (the window left is the few instructions between the two).
     if (currentComm(o.pid, o.tid) !== o.comm) return this.degraded(base, o, 'exec-after-connect');
     return {
       ...base,
@@ -115,11 +119,47 @@ export class ClaimsResolver {
     };
   }
 
-  private degraded(
-    base: Omit<CallerClaims, 'exePath' | 'processName' | 'cmdline' | 'containerId' | 'degraded'>,
-    o: OriginFacts,
-    why: string,
-  ): CallerClaims {
+  /**
+   * The kernel captured the executable (dev, ino) at connect time, so the identity is fixed there:
+   * /proc only has to name that file. Per connection this reads the start time and the exe link
+   * (two small reads); the facts behind them (is the link really that file? cmdline, container)
+   * are cached under (pid, start time, dev, ino, link), so a reused pid, an exec to another binary
+   * or a renamed link all miss the cache and are checked afresh.
+   */
+  private fromKernelExe(base: ClaimsBase, o: OriginFacts, now: number): CallerClaims {
+    const startTime = readStartTime(o.pid);
+    const link = startTime !== null ? readExeLink(o.pid) : null;
+    if (startTime === null || link === null) return this.degraded(base, o, 'exited');
+    const key = o.pid + ':' + startTime + ':' + o.exeDev + ':' + o.exeIno + ':' + link;
+    let entry = this.procs.get(key);
+    if (entry === undefined || entry.expires <= now) {
+      const exe = readExeIdentity(o.pid);
+      if (exe === null) return this.degraded(base, o, 'exited');
+      // The file running now is not the one that connected: it exec'd after connecting.
+      if (exe.dev !== o.exeDev || exe.ino !== o.exeIno) return this.degraded(base, o, 'exec-after-connect');
+      const facts = readCmdlineAndContainer(o.pid);
+      // Read after the facts: the same process still runs the same file, so they describe it.
+      if (readStartTime(o.pid) !== startTime || readExeLink(o.pid) !== link) return this.degraded(base, o, 'exited');
+      entry = {
+        exePath: exe.path,
+        cmdline: redactCmdline(facts.rawCmdline),
+        containerId: facts.containerId,
+        expires: now + this.procTtl,
+      };
+      if (this.procs.size >= this.max) this.procs.clear();
+      this.procs.set(key, entry);
+    }
+    return {
+      ...base,
+      exePath: entry.exePath,
+      processName: entry.exePath !== null ? path.basename(entry.exePath) : o.comm,
+      cmdline: entry.cmdline,
+      containerId: entry.containerId,
+      degraded: null,
+    };
+  }
+
+  private degraded(base: ClaimsBase, o: OriginFacts, why: string): CallerClaims {
     return {
       ...base,
       exePath: null,

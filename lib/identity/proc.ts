@@ -1,4 +1,5 @@
-import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { Buffer } from 'node:buffer';
+import { closeSync, openSync, readFileSync, readlinkSync, readSync, statSync } from 'node:fs';
 
 /** What /proc says about a process right now. */
 export interface ProcFacts {
@@ -25,15 +26,46 @@ export function currentComm(pid: number, tid: number): string | null {
   return c === null ? null : c.replace(/\n$/, '');
 }
 
+/** One buffer for the small /proc reads of the accept path (the worker is single-threaded). */
+const scratch = Buffer.allocUnsafe(4096);
+
+/** Reads up to 4 KiB of a /proc file into `scratch` with one read; null when it cannot be read. */
+function readSmall(path: string): string | null {
+  let fd = -1;
+  try {
+    fd = openSync(path, 'r');
+    const n = readSync(fd, scratch, 0, scratch.length, null);
+    return scratch.toString('latin1', 0, n);
+  } catch {
+    return null;
+  } finally {
+    if (fd !== -1) closeSync(fd);
+  }
+}
+
 /** Field 22 of /proc/<pid>/stat; the comm field may hold spaces and ')' so parse after the last ')'. */
 export function readStartTime(pid: number): string | null {
-  const stat = read(`/proc/${pid}/stat`, 4096);
+  const stat = readSmall(`/proc/${pid}/stat`);
   if (stat === null) return null;
   const close = stat.lastIndexOf(')');
   if (close === -1) return null;
   // After ") " come fields 3.. : state is field 3, so start time (22) is index 19.
-  const fields = stat.slice(close + 2).split(' ');
-  return fields[19] ?? null;
+  let at = close + 2;
+  for (let field = 3; field < 22; field++) {
+    at = stat.indexOf(' ', at) + 1;
+    if (at === 0) return null;
+  }
+  const end = stat.indexOf(' ', at);
+  return end === -1 ? null : stat.slice(at, end);
+}
+
+/** The text of /proc/<pid>/exe (the path the process ran, in its own mount namespace); null when gone. */
+export function readExeLink(pid: number): string | null {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return null;
+  }
 }
 
 /** A container id from the cgroup path (docker, containerd, cri-o, podman scopes). */
@@ -86,8 +118,13 @@ export function readProcFacts(pid: number): ProcFacts | null {
   const startTime = readStartTime(pid);
   if (startTime === null) return null;
   const exePath = readExePath(pid);
+  return { startTime, exePath, ...readCmdlineAndContainer(pid) };
+}
+
+/** The command line (unredacted) and container id of a process; empty/null when unreadable. */
+export function readCmdlineAndContainer(pid: number): { rawCmdline: string; containerId: string | null } {
   const raw = read(`/proc/${pid}/cmdline`, 16 * 1024, 'utf8') ?? '';
   const rawCmdline = raw.replace(/\0+$/, '').split('\0').join(' ');
   const cgroup = read(`/proc/${pid}/cgroup`, 4096) ?? '';
-  return { startTime, exePath, rawCmdline, containerId: containerIdFromCgroup(cgroup) };
+  return { rawCmdline, containerId: containerIdFromCgroup(cgroup) };
 }
