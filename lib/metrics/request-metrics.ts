@@ -1,14 +1,6 @@
-import { Counter, Histogram, type Registry } from 'prom-client';
-import {
-  DECISIONS,
-  decisionLabel,
-  ENDPOINTS,
-  endpointLabel,
-  type MetricDecision,
-  type MetricEndpoint,
-  reasonLabel,
-  statusLabel,
-} from './labels.js';
+import type { Registry } from 'prom-client';
+import { type CounterChild, FastCounter, FastHistogram, type HistogramChild } from './fast-metrics.js';
+import { DECISIONS, ENDPOINTS, type MetricEndpoint, reasonLabel, statusLabel } from './labels.js';
 
 /**
  * What the data plane reports once per finished request (the `onRequestDone` hook). Every field
@@ -43,81 +35,91 @@ export const UPSTREAM_LATENCY_BUCKETS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 ];
 
-type Observer = { observe(v: number): void };
-type Incrementer = { inc(v?: number): void };
+const ALL_ENDPOINTS: readonly MetricEndpoint[] = [...ENDPOINTS, 'unknown'];
+
+function endpointIndex(v: unknown): number {
+  return v === 'imds' ? 0 : v === 'wireserver' ? 1 : v === 'hostga' ? 2 : 3;
+}
+function decisionIndex(outcome: unknown): number {
+  return outcome === 'allow' ? 0 : outcome === 'deny' ? 1 : outcome === 'audit-deny' ? 2 : 3;
+}
 
 /**
- * Request-path metrics of one thread. Label children for the endpoint × decision grid are bound once
- * here, so the per-request cost is a Map lookup and an add; status and reason children are bound on
- * first use and cached (their values are bounded by the label normalisers).
+ * Request-path metrics of one thread. Every series a request touches is found by small integer
+ * indexes or a Map keyed by the status number / reason code string, so recording a request is a
+ * few array reads and adds, with no label hashing (see fast-metrics.ts).
  */
 export class RequestMetrics {
-  private readonly added = new Map<string, Observer>();
-  private readonly upstream = new Map<string, Observer>();
-  private readonly requests: Counter<'endpoint' | 'decision' | 'status'>;
-  private readonly requestChildren = new Map<string, Incrementer>();
-  private readonly denials: Counter<'endpoint' | 'reason'>;
-  private readonly denialChildren = new Map<string, Incrementer>();
-  private readonly attributionMisses: Incrementer;
-  private readonly upstreamErrors = new Map<string, Incrementer>();
-  private readonly auditWritten: Incrementer;
-  private readonly auditDropped: Incrementer;
+  /** [endpoint * 4 + decision] */
+  private readonly added: HistogramChild[] = [];
+  private readonly upstream: HistogramChild[] = [];
+  /** [endpoint * 4 + decision] -> status -> series */
+  private readonly byStatus: Map<number, CounterChild>[] = [];
+  /** [endpoint] -> reason code -> series */
+  private readonly denialsByReason: Map<string | null | undefined, CounterChild>[] = [];
+  /** [endpoint * 2 + (timeout ? 1 : 0)] */
+  private readonly upstreamErrors: CounterChild[] = [];
+  private readonly requests: FastCounter;
+  private readonly denials: FastCounter;
+  private readonly attributionMisses: CounterChild;
+  private readonly auditWritten: CounterChild;
+  private readonly auditDropped: CounterChild;
 
   constructor(registry: Registry) {
-    const addedH = new Histogram({
-      name: 'gpa_request_added_latency_seconds',
-      help: 'Latency the agent adds to a request (total minus upstream), by endpoint and decision',
-      labelNames: ['endpoint', 'decision'],
-      buckets: ADDED_LATENCY_BUCKETS,
-      registers: [registry],
-    });
-    const upstreamH = new Histogram({
-      name: 'gpa_upstream_latency_seconds',
-      help: 'Time waiting on the metadata service for forwarded requests, by endpoint and decision',
-      labelNames: ['endpoint', 'decision'],
-      buckets: UPSTREAM_LATENCY_BUCKETS,
-      registers: [registry],
-    });
-    const upstreamErr = new Counter({
-      name: 'gpa_upstream_errors_total',
-      help: 'Forwarding failures by endpoint and kind (error = refused/reset/bad response, timeout)',
-      labelNames: ['endpoint', 'kind'],
-      registers: [registry],
-    });
-    for (const e of [...ENDPOINTS, 'unknown'] as MetricEndpoint[]) {
+    const addedH = new FastHistogram(
+      'gpa_request_added_latency_seconds',
+      'Latency the agent adds to a request (total minus upstream), by endpoint and decision',
+      ['endpoint', 'decision'],
+      ADDED_LATENCY_BUCKETS,
+      registry,
+    );
+    const upstreamH = new FastHistogram(
+      'gpa_upstream_latency_seconds',
+      'Time waiting on the metadata service for forwarded requests, by endpoint and decision',
+      ['endpoint', 'decision'],
+      UPSTREAM_LATENCY_BUCKETS,
+      registry,
+    );
+    const upstreamErr = new FastCounter(
+      'gpa_upstream_errors_total',
+      'Forwarding failures by endpoint and kind (error = refused/reset/bad response, timeout)',
+      ['endpoint', 'kind'],
+      registry,
+    );
+    this.requests = new FastCounter(
+      'gpa_requests_total',
+      'Requests answered, by endpoint, decision and HTTP status',
+      ['endpoint', 'decision', 'status'],
+      registry,
+    );
+    this.denials = new FastCounter(
+      'gpa_denials_total',
+      'Deny and audit-deny decisions by endpoint and stable reason code',
+      ['endpoint', 'reason'],
+      registry,
+    );
+    for (const e of ALL_ENDPOINTS) {
       for (const d of DECISIONS) {
-        this.added.set(`${e}|${d}`, addedH.labels(e, d));
-        this.upstream.set(`${e}|${d}`, upstreamH.labels(e, d));
+        this.added.push(addedH.labels(e, d));
+        this.upstream.push(upstreamH.labels(e, d));
+        this.byStatus.push(new Map());
       }
-      for (const k of ['error', 'timeout']) {
-        // Zero-initialised so rate() has a series before the first failure.
-        upstreamErr.inc({ endpoint: e, kind: k }, 0);
-        this.upstreamErrors.set(`${e}|${k}`, upstreamErr.labels(e, k));
-      }
+      this.denialsByReason.push(new Map());
+      // Zero-initialised so rate() has a series before the first failure.
+      for (const k of ['error', 'timeout']) this.upstreamErrors.push(upstreamErr.labels(e, k));
     }
-    this.requests = new Counter({
-      name: 'gpa_requests_total',
-      help: 'Requests answered, by endpoint, decision and HTTP status',
-      labelNames: ['endpoint', 'decision', 'status'],
-      registers: [registry],
-    });
-    this.denials = new Counter({
-      name: 'gpa_denials_total',
-      help: 'Deny and audit-deny decisions by endpoint and stable reason code',
-      labelNames: ['endpoint', 'reason'],
-      registers: [registry],
-    });
-    this.attributionMisses = new Counter({
-      name: 'gpa_attribution_misses_total',
-      help: 'Connections the agent could not attribute to a process (answered 421)',
-      registers: [registry],
-    });
-    const audit = new Counter({
-      name: 'gpa_audit_records_total',
-      help: 'Audit records by result (written, dropped)',
-      labelNames: ['result'],
-      registers: [registry],
-    });
+    this.attributionMisses = new FastCounter(
+      'gpa_attribution_misses_total',
+      'Connections the agent could not attribute to a process (answered 421)',
+      [],
+      registry,
+    ).labels();
+    const audit = new FastCounter(
+      'gpa_audit_records_total',
+      'Audit records by result (written, dropped)',
+      ['result'],
+      registry,
+    );
     this.auditWritten = audit.labels('written');
     this.auditDropped = audit.labels('dropped');
   }
@@ -137,33 +139,31 @@ export class RequestMetrics {
   }
 
   private record(r: RequestDoneRecord): void {
-    const endpoint = endpointLabel(r.endpoint);
-    const decision: MetricDecision = r.outcome == null ? 'error' : decisionLabel(r.outcome);
-    const key = `${endpoint}|${decision}`;
-    const status = statusLabel(r.status);
-    const reqKey = `${key}|${status}`;
-    let child = this.requestChildren.get(reqKey);
-    if (!child) {
-      child = this.requests.labels(endpoint, decision, status);
-      this.requestChildren.set(reqKey, child);
+    const ei = endpointIndex(r.endpoint);
+    const di = r.outcome == null ? 3 : decisionIndex(r.outcome);
+    const slot = ei * 4 + di;
+    const statuses = this.byStatus[slot]!;
+    let child = statuses.get(r.status);
+    if (child === undefined) {
+      child = this.requests.labels(ALL_ENDPOINTS[ei]!, DECISIONS[di]!, statusLabel(r.status));
+      statuses.set(r.status, child);
     }
     child.inc();
-    if (decision === 'deny' || decision === 'audit-deny') {
-      const reason = reasonLabel(r.code);
-      const dKey = `${endpoint}|${reason}`;
-      let d = this.denialChildren.get(dKey);
-      if (!d) {
-        d = this.denials.labels(endpoint, reason);
-        this.denialChildren.set(dKey, d);
+    if (di === 1 || di === 2) {
+      const reasons = this.denialsByReason[ei]!;
+      let d = reasons.get(r.code);
+      if (d === undefined) {
+        d = this.denials.labels(ALL_ENDPOINTS[ei]!, reasonLabel(r.code));
+        // Only known codes get their own map entry; the rest share 'other' without growing the map.
+        if (reasonLabel(r.code) !== 'other') reasons.set(r.code, d);
       }
       d.inc();
     }
     if (r.attributed === false) this.attributionMisses.inc();
-    if (isSeconds(r.addedSeconds)) this.added.get(key)!.observe(r.addedSeconds);
-    if (isSeconds(r.upstreamSeconds)) this.upstream.get(key)!.observe(r.upstreamSeconds);
-    if (r.upstreamError === 'error' || r.upstreamError === 'timeout') {
-      this.upstreamErrors.get(`${endpoint}|${r.upstreamError}`)!.inc();
-    }
+    if (isSeconds(r.addedSeconds)) this.added[slot]!.observe(r.addedSeconds);
+    if (isSeconds(r.upstreamSeconds)) this.upstream[slot]!.observe(r.upstreamSeconds);
+    if (r.upstreamError === 'error') this.upstreamErrors[ei * 2]!.inc();
+    else if (r.upstreamError === 'timeout') this.upstreamErrors[ei * 2 + 1]!.inc();
     if (r.audit === 'written') this.auditWritten.inc();
     else if (r.audit === 'dropped') this.auditDropped.inc();
   }
