@@ -1,4 +1,4 @@
-import type { Buffer } from 'node:buffer';
+import { Buffer } from 'node:buffer';
 import net from 'node:net';
 
 /** Where an endpoint's requests are forwarded. */
@@ -46,11 +46,6 @@ export class UpstreamConn {
     private readonly pool: UpstreamPool,
   ) {
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      this.quietTicks = 0;
-      if (this.owner !== null) this.owner.onUpstreamData(chunk);
-      else socket.destroy(); // bytes nobody asked for: the connection is out of sync
-    });
     socket.on('end', () => {
       this.closed = true;
       const o = this.owner;
@@ -75,6 +70,17 @@ export class UpstreamConn {
     });
     socket.on('timeout', () => this.onQuiet());
     socket.on('drain', () => this.owner?.onUpstreamDrain());
+  }
+
+  /**
+   * Bytes from upstream, read by libuv straight into the pool's shared buffer (the socket's
+   * `onread`): no per-read 64 KiB allocation and no stream machinery. The bytes are copied out
+   * before anyone sees them, since the buffer is reused by the next read of any upstream socket.
+   */
+  onRead(n: number, buf: Buffer): void {
+    this.quietTicks = 0;
+    if (this.owner !== null) this.owner.onUpstreamData(Buffer.from(buf.subarray(0, n)));
+    else this.socket.destroy(); // bytes nobody asked for: the connection is out of sync
   }
 
   /**
@@ -127,6 +133,8 @@ export class UpstreamConn {
 export class UpstreamPool {
   private readonly idle = new Map<string, UpstreamConn[]>();
   private readonly options: PoolOptions;
+  /** One read buffer for every upstream socket of this thread (reads are handled one at a time). */
+  private readonly readBuffer = Buffer.allocUnsafe(64 * 1024);
 
   constructor(options: Partial<PoolOptions> = {}) {
     this.options = { ...DEFAULT_POOL_OPTIONS, ...options };
@@ -155,8 +163,19 @@ export class UpstreamPool {
       cb(null, conn);
       return;
     }
-    const socket = net.connect({ host: target.host, port: target.port });
-    const conn = new UpstreamConn(socket, key, this);
+    let conn: UpstreamConn | null = null;
+    const socket = net.connect({
+      host: target.host,
+      port: target.port,
+      onread: {
+        buffer: this.readBuffer,
+        callback: (n: number, buf: Uint8Array) => {
+          conn?.onRead(n, buf as Buffer);
+          return true;
+        },
+      },
+    });
+    conn = new UpstreamConn(socket, key, this);
     let settled = false;
     const timer = setTimeout(() => {
       if (settled) return;

@@ -15,7 +15,10 @@ const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
  */
 export function signRequest(key: Buffer | KeyObject, req: SignableRequest): string {
   const { head, tail } = signingParts(req);
-  return createHmac('sha256', key).update(head, 'latin1').update(req.body).update(tail, 'latin1').digest('hex');
+  const mac = createHmac('sha256', key);
+  // Most metadata requests have no body: one update instead of three native calls.
+  if (req.body.length === 0) return mac.update(head + tail, 'latin1').digest('hex');
+  return mac.update(head, 'latin1').update(req.body).update(tail, 'latin1').digest('hex');
 }
 
 /** HMAC-SHA256 of arbitrary bytes, lowercase hex (the spec's first test vector). */
