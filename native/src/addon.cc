@@ -91,6 +91,38 @@ Endpoint EndpointArgs(const Napi::CallbackInfo& info, size_t i, const char* name
   return e;
 }
 
+#ifndef _WIN32
+// One end of a connected socket, from its fd; an IPv4-mapped IPv6 address reads as IPv4, the form the
+// kernel publishes connect records under.
+bool SocketEndpoint(int fd, bool peer, Endpoint* out) {
+  sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  int rc = peer ? getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
+                : getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  if (rc != 0) return false;
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    out->addr.family = 4;
+    std::memcpy(out->addr.bytes, &a->sin_addr, 4);
+    out->port = ntohs(a->sin_port);
+    return true;
+  }
+  if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+      out->addr.family = 4;
+      std::memcpy(out->addr.bytes, &a->sin6_addr.s6_addr[12], 4);
+    } else {
+      out->addr.family = 6;
+      std::memcpy(out->addr.bytes, &a->sin6_addr, 16);
+    }
+    out->port = ntohs(a->sin6_port);
+    return true;
+  }
+  return false;
+}
+#endif
+
 std::string AddrString(const IpAddr& a) {
   char buf[INET6_ADDRSTRLEN] = {0};
   inet_ntop(a.family == 4 ? AF_INET : AF_INET6, a.bytes, buf, sizeof(buf));
@@ -141,6 +173,10 @@ Napi::Object StatusToJs(Napi::Env env, const Status& s) {
 class GpaAddon : public Napi::Addon<GpaAddon> {
  public:
   GpaAddon(Napi::Env env, Napi::Object exports) : backend_(ProcessBackend()) {
+    // References to strings need Node-API 10; an array holding them works everywhere.
+    Napi::Array keys = Napi::Array::New(env, kKeyCount);
+    for (int i = 0; i < kKeyCount; i++) keys.Set(static_cast<uint32_t>(i), Napi::String::New(env, kKeyNames[i]));
+    keys_ = Napi::Persistent(keys);
     LayoutSizes sizes = SharedLayoutSizes();
     Napi::Object layout = Napi::Object::New(env);
     layout.Set("endpoint", sizes.endpoint);
@@ -162,6 +198,9 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
         InstanceMethod("addExemptPid", &GpaAddon::AddExemptPid),
         InstanceMethod("removeExemptPid", &GpaAddon::RemoveExemptPid),
         InstanceMethod("lookupConnection", &GpaAddon::Lookup),
+#ifndef _WIN32
+        InstanceMethod("lookupSocket", &GpaAddon::LookupSocket),
+#endif
         InstanceMethod("stats", &GpaAddon::Stats),
         InstanceMethod("userInfo", &GpaAddon::UserInfo),
         InstanceMethod("groupName", &GpaAddon::GroupName),
@@ -176,6 +215,50 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
 
  private:
   std::shared_ptr<Backend> backend_;
+  // Property names of a connect record, created once: building the record per connection then
+  // reuses them instead of making (and hashing) sixteen new strings.
+  enum Key { kPlatform, kUid, kGid, kPid, kTid, kComm, kCgroupId, kCookie, kOrigDst, kOrigPort, kFamily,
+             kViaV4Mapped, kExeDev, kExeIno, kLogonId, kIsAdmin, kKeyCount };
+  static constexpr const char* kKeyNames[kKeyCount] = {
+      "platform", "uid", "gid", "pid", "tid", "comm", "cgroupId", "cookie", "origDst", "origPort", "family",
+      "viaV4Mapped", "exeDev", "exeIno", "logonId", "isAdmin"};
+  Napi::Reference<Napi::Array> keys_;
+
+  Napi::Object OriginToJs(Napi::Env env, const ConnOrigin& o) {
+    Napi::Object r = Napi::Object::New(env);
+    Napi::Array keys = keys_.Value();
+    auto set = [&](Key k, napi_value v) { r.Set(keys.Get(static_cast<uint32_t>(k)), v); };
+#ifdef _WIN32
+    // No numeric uid/gid on Windows: never let the C++ default 0 read as root. An administrator
+    // is mapped to 0 (the root gates mean "administrator" there), everyone else to a non-root id.
+    const std::uint32_t synthetic = o.isAdmin ? 0u : 0xfffffffeu;
+    set(kPlatform, Napi::String::New(env, "win32"));
+    set(kUid, Napi::Number::New(env, synthetic));
+    set(kGid, Napi::Number::New(env, synthetic));
+#else
+    set(kPlatform, Napi::String::New(env, "linux"));
+    set(kUid, Napi::Number::New(env, o.uid));
+    set(kGid, Napi::Number::New(env, o.gid));
+#endif
+    set(kPid, Napi::Number::New(env, o.pid));
+    set(kTid, Napi::Number::New(env, o.tid));
+    set(kComm, Napi::String::New(env, o.comm));
+    set(kCgroupId, Napi::BigInt::New(env, o.cgroupId));
+    set(kCookie, Napi::BigInt::New(env, o.cookie));
+    set(kOrigDst, Napi::String::New(env, AddrString(o.origDst.addr)));
+    set(kOrigPort, Napi::Number::New(env, o.origDst.port));
+    set(kFamily, Napi::Number::New(env, o.origDst.addr.family));
+    set(kViaV4Mapped, Napi::Boolean::New(env, o.viaV4Mapped));
+    if (o.hasExeId) {
+      set(kExeDev, Napi::BigInt::New(env, o.exeDev));
+      set(kExeIno, Napi::BigInt::New(env, o.exeIno));
+    }
+    if (o.hasLogonId) {
+      set(kLogonId, Napi::BigInt::New(env, o.logonId));
+      set(kIsAdmin, Napi::Boolean::New(env, o.isAdmin));
+    }
+    return r;
+  }
 
   Napi::Value ProbeKernel(const Napi::CallbackInfo& info) {
     return Guard(info, [&](Napi::Env env) -> Napi::Value {
@@ -281,39 +364,26 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
       bool consume = info.Length() > 4 && info[4].ToBoolean().Value();
       std::optional<ConnOrigin> o = backend_->Lookup(peer, local, consume);
       if (!o) return env.Null();
-      Napi::Object r = Napi::Object::New(env);
-#ifdef _WIN32
-      // No numeric uid/gid on Windows: never let the C++ default 0 read as root. An administrator
-      // is mapped to 0 (the root gates mean "administrator" there), everyone else to a non-root id.
-      const std::uint32_t synthetic = o->isAdmin ? 0u : 0xfffffffeu;
-      r.Set("platform", "win32");
-      r.Set("uid", synthetic);
-      r.Set("gid", synthetic);
-#else
-      r.Set("platform", "linux");
-      r.Set("uid", o->uid);
-      r.Set("gid", o->gid);
-#endif
-      r.Set("pid", o->pid);
-      r.Set("tid", o->tid);
-      r.Set("comm", o->comm);
-      r.Set("cgroupId", Napi::BigInt::New(env, o->cgroupId));
-      r.Set("cookie", Napi::BigInt::New(env, o->cookie));
-      r.Set("origDst", AddrString(o->origDst.addr));
-      r.Set("origPort", o->origDst.port);
-      r.Set("family", o->origDst.addr.family);
-      r.Set("viaV4Mapped", o->viaV4Mapped);
-      if (o->hasExeId) {
-        r.Set("exeDev", Napi::BigInt::New(env, o->exeDev));
-        r.Set("exeIno", Napi::BigInt::New(env, o->exeIno));
-      }
-      if (o->hasLogonId) {
-        r.Set("logonId", Napi::BigInt::New(env, o->logonId));
-        r.Set("isAdmin", o->isAdmin);
-      }
-      return r;
+      return OriginToJs(env, *o);
     });
   }
+
+#ifndef _WIN32
+  // lookupSocket(fd, consume) -> origin | null: the accepted socket's 4-tuple read from its fd here,
+  // then the same lookup (one call on the accept path instead of two address getters and a lookup).
+  Napi::Value LookupSocket(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      const int fd = static_cast<int>(UintArg(info, 0, "fd", 0x7fffffff));
+      const bool consume = info.Length() > 1 && info[1].ToBoolean().Value();
+      Endpoint peer, local;
+      // A socket already reset by its client has no peer: a miss, answered like any other.
+      if (!SocketEndpoint(fd, true, &peer) || !SocketEndpoint(fd, false, &local)) return env.Null();
+      std::optional<ConnOrigin> o = backend_->Lookup(peer, local, consume);
+      if (!o) return env.Null();
+      return OriginToJs(env, *o);
+    });
+  }
+#endif
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     return Guard(info, [&](Napi::Env env) -> Napi::Value {
