@@ -100,6 +100,9 @@ export class ClientConnection implements ExchangeHost {
   private attribute(): ConnOriginLike | null {
     const s = this.socket;
     try {
+      // libuv's fd of the accepted socket (TCPWrap.fd: Unix only, -1 elsewhere).
+      const fd = (s as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+      if (this.ctx.lookupSocket !== undefined && typeof fd === 'number' && fd >= 0) return this.ctx.lookupSocket(fd);
       return this.ctx.lookup(
         { address: normalizeAddress(s.remoteAddress), port: s.remotePort ?? 0 },
         { address: normalizeAddress(s.localAddress), port: s.localPort ?? 0 },

@@ -116,6 +116,11 @@ export interface ProxyContext {
   routes: EndpointRoute[];
   /** Attribution at accept: lib/redirector's lookupConnection with consume. */
   lookup(peer: { address: string; port: number }, local: { address: string; port: number }): ConnOriginLike | null;
+  /**
+   * The same lookup by the accepted socket's fd (the addon reads the 4-tuple itself: one native call
+   * instead of two address getters and a lookup). Absent where sockets have no fd (Windows).
+   */
+  lookupSocket?: (fd: number) => ConnOriginLike | null;
   /** Claims for an attributed connection (lib/identity). */
   claims(origin: ConnOriginLike): CallerClaims;
   /** Uid owning a direct (unredirected) loopback connection, for root-only local paths; null if unknown. */
