@@ -1,5 +1,5 @@
 /** Address normalisation shared by rules and lookups. */
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import { RedirectorError } from './errors.js';
 
 const V4_MAPPED = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i;
@@ -29,4 +29,22 @@ export function rulePort(what: string, port: number): number {
     throw new RedirectorError('setRule', `${what} ${port} is not a TCP port (1..65535)`);
   }
   return port;
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/**
+ * The proxy end of a rule must be loopback: sockops only looks for a hand-off record on sockets whose
+ * remote end is loopback (every other TCP connect on the machine leaves at once), and the agent's
+ * listener never listens beyond the VM anyway.
+ */
+export function requireLoopbackProxy(proxy: { address: string; family: 4 | 6 }, given: string): void {
+  if (!LOOPBACK.check(proxy.address, proxy.family === 4 ? 'ipv4' : 'ipv6')) {
+    throw new RedirectorError(
+      'setRule',
+      `proxy '${given}' is not a loopback address: redirect to the agent's listener on 127.0.0.0/8 or ::1`,
+    );
+  }
 }

@@ -1,6 +1,6 @@
 /** The redirector lifecycle and map access, over the addon's process-wide backend. */
 import { existsSync, readFileSync } from 'node:fs';
-import { normaliseAddress, ruleAddress, rulePort } from './addresses.js';
+import { normaliseAddress, requireLoopbackProxy, ruleAddress, rulePort } from './addresses.js';
 import { cgroupId, discoverCgroup2Root, inPidNamespace, isCgroup2Dir, ownCgroupDir } from './cgroup.js';
 import { asRedirectorError, RedirectorError } from './errors.js';
 import { addonLoadError, bpfObjectPath, type NativeAddon, tryLoadAddon } from './native.js';
@@ -161,6 +161,7 @@ export function setRule(rule: RedirectRule): void {
   if (dst.family !== proxy.family) {
     throw new RedirectorError('setRule', `dst ${rule.dst} and proxy ${rule.proxy} must be the same address family`);
   }
+  requireLoopbackProxy(proxy, rule.proxy);
   const a = addon('setRule');
   try {
     a.setRule(dst.address, rulePort('dstPort', rule.dstPort), proxy.address, rulePort('proxyPort', rule.proxyPort));

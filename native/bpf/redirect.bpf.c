@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /* Redirect TCP connects to the metadata endpoints to the agent's listener and publish, under the
- * full 4-tuple, who made each connect. UAPI headers only; see docs/redirector.md. */
+ * full 4-tuple, who made each connect. UAPI headers only; see docs/redirector.md.
+ *
+ * Cost (bench/micro/ebpf-connect.ts): what a program run costs here is mostly cache and TLB misses,
+ * not instructions. So a connect touches as little cold memory as it can: no allocation (socket
+ * storage cost two allocations and an RCU free per connect), one preallocated hand-off slot that
+ * neighbours the previous connect's, and the by_conn insert the agent needs anyway. */
 #include <linux/bpf.h>
 #include <linux/in.h>
 #include <linux/socket.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
-#include <bpf/bpf_core_read.h>
 
 #include "kernel_types.h"
 #include "redirect.h"
@@ -44,21 +48,30 @@ struct {
   __type(value, __u32);
 } exempt_cgroup SEC(".maps");
 
-/* the record, from connect4/6 until sockops publishes it */
-struct {
-  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, int);
-  __type(value, struct gpa_origin);
-} sk_origin SEC(".maps");
+/* The record from connect4/6 to sockops's TCP_CONNECT_CB: both run inside the same connect() call,
+ * microseconds apart, but only the second knows the source port. Slots are indexed by the socket
+ * cookie, which the kernel hands out sequentially per CPU, so back-to-back connects use neighbouring
+ * slots; a busy slot sends the writer to the next of GPA_HANDOFF_PROBES. Only the owner (same cookie)
+ * takes a record out, under the slot's lock, so a record is never read half-written. A record whose
+ * connect failed before TCP_CONNECT_CB (e.g. no free source port) is left behind: its slot counts as
+ * free after GPA_HANDOFF_STALE_NS, or when the same socket connects again. */
+struct gpa_handoff {
+  struct bpf_spin_lock lock;
+  __u32 pad;
+  __u64 cookie; /* owner socket; 0: free */
+  __u64 since_ns; /* bpf_ktime_get_coarse_ns() when stored */
+  struct gpa_origin origin;
+  struct gpa_endpoint to; /* where connect4/6 sent the socket: publish only if it went there */
+  __u32 pad2;
+};
+_Static_assert(sizeof(struct gpa_handoff) == 128, "gpa_handoff: two cache lines");
 
-/* the 4-tuple a socket was published under, so TCP_CLOSE can remove what nobody consumed */
 struct {
-  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, int);
-  __type(value, struct gpa_conn_key);
-} sk_connkey SEC(".maps");
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, GPA_HANDOFF_SLOTS);
+  __type(key, __u32);
+  __type(value, struct gpa_handoff);
+} handoff SEC(".maps");
 
 /* 4-tuple -> record; the addon sets max_entries (connMapSize) before load */
 struct {
@@ -80,51 +93,80 @@ static __always_inline void count(__u32 which) {
   if (v) *v += 1;
 }
 
-/* The agent's own connects (and any pid the operator exempted) go where they asked. */
-static __always_inline int is_exempt(__u32 tgid) {
-  if (bpf_map_lookup_elem(&exempt_tgid, &tgid)) return 1;
-  __u64 cg = bpf_get_current_cgroup_id();
-  return bpf_map_lookup_elem(&exempt_cgroup, &cg) != 0;
+static __always_inline struct gpa_handoff *handoff_slot(__u64 cookie, __u32 probe) {
+  __u32 idx = ((__u32)cookie + probe) & (GPA_HANDOFF_SLOTS - 1);
+  struct gpa_handoff *h = bpf_map_lookup_elem(&handoff, &idx);
+#ifdef GPA_TEST_BREAK_VERIFIER /* test/redirector/lifecycle.test.ts: a missing NULL check must be rejected */
+  h->pad = 0;
+#endif
+  return h;
 }
 
-/* The running executable's (device, inode), read in the caller's context at connect time. CO-RE:
- * the offsets come from the kernel's BTF. A NULL anywhere on the path (kernel thread) reads as 0. */
+/* The running executable's (device, inode), read in the caller's context at connect time. The task
+ * pointer carries the kernel's BTF type, so these are plain loads (field offsets relocated by CO-RE
+ * against the running kernel), not one probe-read helper call per hop. NULL anywhere (a kernel
+ * thread has no mm) leaves both 0: unknown. */
 static __always_inline void record_exe(struct gpa_origin *o) {
-  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-  struct inode *ino = BPF_CORE_READ(task, mm, exe_file, f_inode);
-  if (!ino) {
-    o->exe_dev = 0;
-    o->exe_ino = 0;
-    return;
-  }
-  o->exe_ino = BPF_CORE_READ(ino, i_ino);
-  o->exe_dev = BPF_CORE_READ(ino, i_sb, s_dev);
+  struct task_struct *task = bpf_get_current_task_btf();
+  struct mm_struct *mm = task->mm;
+  if (!mm) return;
+  struct file *exe = mm->exe_file;
+  if (!exe) return;
+  struct inode *ino = exe->f_inode;
+  if (!ino) return;
+  o->exe_ino = ino->i_ino;
+  o->exe_dev = ino->i_sb->s_dev;
 }
 
-/* Store the caller's identity on the socket; returns 0 when it could not (then: no redirect). */
-static __always_inline int record_origin(struct bpf_sock_addr *ctx, const struct gpa_endpoint *dst, __u8 flags) {
-  struct bpf_sock *sk = ctx->sk;
-  if (!sk) return 0;
-  struct gpa_origin *o = bpf_sk_storage_get(&sk_origin, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-  if (!o) return 0;
+/* Capture who is connecting and hand the record to sockops. Returns 1 when the socket may be
+ * redirected: never a redirect without attribution, and never one for an exempt caller. */
+static __always_inline int capture(struct bpf_sock_addr *ctx, const struct gpa_endpoint *dst,
+                                   const struct gpa_endpoint *to, __u8 flags) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
+  __u32 tgid = pid_tgid >> 32;
+  __u64 cgroup_id = bpf_get_current_cgroup_id();
+  /* The agent's own connects (and any pid the operator exempted) go where they asked. */
+  if (bpf_map_lookup_elem(&exempt_tgid, &tgid) || bpf_map_lookup_elem(&exempt_cgroup, &cgroup_id)) {
+    count(GPA_STAT_EXEMPTED);
+    return 0;
+  }
+  struct gpa_origin o = {};
   __u64 uid_gid = bpf_get_current_uid_gid();
-  o->cookie = bpf_get_socket_cookie(ctx);
-  o->cgroup_id = bpf_get_current_cgroup_id();
-  o->pid = pid_tgid >> 32;
-  o->tid = (__u32)pid_tgid;
-  o->uid = (__u32)uid_gid;
-  o->gid = uid_gid >> 32;
-  o->orig_addr[0] = dst->addr[0];
-  o->orig_addr[1] = dst->addr[1];
-  o->orig_addr[2] = dst->addr[2];
-  o->orig_addr[3] = dst->addr[3];
-  o->orig_port = dst->port;
-  o->family = dst->family;
-  o->flags = flags;
-  bpf_get_current_comm(o->comm, sizeof(o->comm));
-  record_exe(o);
-  return 1;
+  __u64 cookie = bpf_get_socket_cookie(ctx);
+  o.cookie = cookie;
+  o.cgroup_id = cgroup_id;
+  o.pid = tgid;
+  o.tid = (__u32)pid_tgid;
+  o.uid = (__u32)uid_gid;
+  o.gid = uid_gid >> 32;
+  o.orig_addr[0] = dst->addr[0];
+  o.orig_addr[1] = dst->addr[1];
+  o.orig_addr[2] = dst->addr[2];
+  o.orig_addr[3] = dst->addr[3];
+  o.orig_port = dst->port;
+  o.family = dst->family;
+  o.flags = flags;
+  bpf_get_current_comm(o.comm, sizeof(o.comm));
+  record_exe(&o);
+  __u64 now = bpf_ktime_get_coarse_ns();
+#pragma unroll
+  for (__u32 i = 0; i < GPA_HANDOFF_PROBES; i++) {
+    struct gpa_handoff *h = handoff_slot(cookie, i);
+    if (!h) break;
+    int stored = 0;
+    bpf_spin_lock(&h->lock);
+    if (h->cookie == 0 || h->cookie == cookie || now - h->since_ns > GPA_HANDOFF_STALE_NS) {
+      h->cookie = cookie;
+      h->since_ns = now;
+      h->origin = o;
+      h->to = *to;
+      stored = 1;
+    }
+    bpf_spin_unlock(&h->lock);
+    if (stored) return 1;
+  }
+  count(GPA_STAT_STORE_FAILED);
+  return 0;
 }
 
 SEC("cgroup/connect4")
@@ -140,15 +182,7 @@ int gpa_connect4(struct bpf_sock_addr *ctx) {
     count(GPA_STAT_FAMILY_MISMATCH);
     return 1;
   }
-  if (is_exempt(bpf_get_current_pid_tgid() >> 32)) {
-    count(GPA_STAT_EXEMPTED);
-    return 1;
-  }
-  /* never a redirect without attribution */
-  if (!record_origin(ctx, &dst, 0)) {
-    count(GPA_STAT_STORE_FAILED);
-    return 1;
-  }
+  if (!capture(ctx, &dst, to, 0)) return 1;
   ctx->user_ip4 = to->addr[0];
   ctx->user_port = bpf_htons(to->port);
   count(GPA_STAT_REDIRECTED4);
@@ -179,14 +213,7 @@ int gpa_connect6(struct bpf_sock_addr *ctx) {
     count(GPA_STAT_FAMILY_MISMATCH);
     return 1;
   }
-  if (is_exempt(bpf_get_current_pid_tgid() >> 32)) {
-    count(GPA_STAT_EXEMPTED);
-    return 1;
-  }
-  if (!record_origin(ctx, &dst, mapped ? GPA_ORIGIN_V4_MAPPED : 0)) {
-    count(GPA_STAT_STORE_FAILED);
-    return 1;
-  }
+  if (!capture(ctx, &dst, to, mapped ? GPA_ORIGIN_V4_MAPPED : 0)) return 1;
   if (mapped) {
     ctx->user_ip6[0] = 0;
     ctx->user_ip6[1] = 0;
@@ -203,78 +230,97 @@ int gpa_connect6(struct bpf_sock_addr *ctx) {
   return 1;
 }
 
-/* The 4-tuple as the listener will see it: client = our local end, listener = our remote end. */
-static __always_inline void conn_key_of(struct bpf_sock_ops *ctx, struct gpa_conn_key *k) {
-  k->client_port = (__u16)ctx->local_port;
-  k->listener_port = (__u16)bpf_ntohl(ctx->remote_port);
+/* The 4-tuple as the listener will see it: client = our local end, listener = our remote end.
+ * Returns 0 when the remote end is not loopback: the agent's listener always is (lib/redirector
+ * refuses other proxy addresses), so such a socket was not redirected and needs nothing more. */
+static __always_inline int conn_key_of(struct bpf_sock_ops *ctx, struct gpa_conn_key *k) {
   if (ctx->family == AF_INET) {
+    __u32 r = ctx->remote_ip4;
+    if ((bpf_ntohl(r) >> 24) != 127) return 0;
     k->family = GPA_FAMILY_V4;
     k->client_addr[0] = ctx->local_ip4;
-    k->listener_addr[0] = ctx->remote_ip4;
-    return;
+    k->listener_addr[0] = r;
+  } else {
+    __u32 r0 = ctx->remote_ip6[0], r1 = ctx->remote_ip6[1], r2 = ctx->remote_ip6[2], r3 = ctx->remote_ip6[3];
+    if (r0 != 0 || r1 != 0) return 0;
+    if (r2 == bpf_htonl(0xffff) && (bpf_ntohl(r3) >> 24) == 127) {
+      /* v4-mapped: folded to IPv4, as the agent normalises ::ffff:127.0.0.1 */
+      k->family = GPA_FAMILY_V4;
+      k->client_addr[0] = ctx->local_ip6[3];
+      k->listener_addr[0] = r3;
+    } else if (r2 == 0 && r3 == bpf_htonl(1)) {
+      k->family = GPA_FAMILY_V6;
+      k->client_addr[0] = ctx->local_ip6[0];
+      k->client_addr[1] = ctx->local_ip6[1];
+      k->client_addr[2] = ctx->local_ip6[2];
+      k->client_addr[3] = ctx->local_ip6[3];
+      k->listener_addr[3] = r3;
+    } else {
+      return 0;
+    }
   }
-  __u32 l0 = ctx->local_ip6[0], l1 = ctx->local_ip6[1], l2 = ctx->local_ip6[2], l3 = ctx->local_ip6[3];
-  __u32 r0 = ctx->remote_ip6[0], r1 = ctx->remote_ip6[1], r2 = ctx->remote_ip6[2], r3 = ctx->remote_ip6[3];
-  if (l0 == 0 && l1 == 0 && l2 == bpf_htonl(0xffff) && r0 == 0 && r1 == 0 && r2 == bpf_htonl(0xffff)) {
-    k->family = GPA_FAMILY_V4;
-    k->client_addr[0] = l3;
-    k->listener_addr[0] = r3;
-    return;
-  }
-  k->family = GPA_FAMILY_V6;
-  k->client_addr[0] = l0;
-  k->client_addr[1] = l1;
-  k->client_addr[2] = l2;
-  k->client_addr[3] = l3;
-  k->listener_addr[0] = r0;
-  k->listener_addr[1] = r1;
-  k->listener_addr[2] = r2;
-  k->listener_addr[3] = r3;
+  k->client_port = (__u16)ctx->local_port;
+  k->listener_port = (__u16)bpf_ntohl(ctx->remote_port);
+  return 1;
 }
 
-/* TCP_CONNECT_CB: the source port exists now; move the record to by_conn under the 4-tuple. */
-static __always_inline void publish(struct bpf_sock_ops *ctx, struct bpf_sock *sk) {
-  struct gpa_origin *o = bpf_sk_storage_get(&sk_origin, sk, 0, 0);
-  if (!o) return;
+static __always_inline int went_to(const struct gpa_endpoint *to, const struct gpa_conn_key *k) {
+  return to->family == k->family && to->port == k->listener_port && to->addr[0] == k->listener_addr[0] &&
+         to->addr[1] == k->listener_addr[1] && to->addr[2] == k->listener_addr[2] &&
+         to->addr[3] == k->listener_addr[3];
+}
+
+/* TCP_CONNECT_CB: the source port exists now; take the record out of its hand-off slot and publish
+ * it in by_conn under the 4-tuple. */
+static __always_inline void publish(struct bpf_sock_ops *ctx) {
   struct gpa_conn_key k = {};
-  conn_key_of(ctx, &k);
-  if (bpf_map_update_elem(&by_conn, &k, o, BPF_ANY) != 0) {
+  if (!conn_key_of(ctx, &k)) return;
+  __u64 cookie = bpf_get_socket_cookie(ctx);
+  struct gpa_origin o;
+  struct gpa_endpoint to;
+  int found = 0;
+#pragma unroll
+  for (__u32 i = 0; i < GPA_HANDOFF_PROBES; i++) {
+    struct gpa_handoff *h = handoff_slot(cookie, i);
+    if (!h) return;
+    if (h->cookie != cookie) continue; /* unlocked peek: only this socket ever stores this cookie */
+    bpf_spin_lock(&h->lock);
+    if (h->cookie == cookie) {
+      o = h->origin;
+      to = h->to;
+      h->cookie = 0;
+      found = 1;
+    }
+    bpf_spin_unlock(&h->lock);
+    if (found) break;
+  }
+  /* not redirected, or a record left by an earlier failed connect of this socket to elsewhere */
+  if (!found || !went_to(&to, &k)) return;
+  if (bpf_map_update_elem(&by_conn, &k, &o, BPF_ANY) != 0) {
     count(GPA_STAT_PUBLISH_FAILED);
-    bpf_sk_storage_delete(&sk_origin, sk);
     return;
   }
-  struct gpa_conn_key *saved = bpf_sk_storage_get(&sk_connkey, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-  if (saved) {
-    *saved = k;
-    bpf_sock_ops_cb_flags_set(ctx, ctx->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
-  }
-  bpf_sk_storage_delete(&sk_origin, sk);
+  bpf_sock_ops_cb_flags_set(ctx, ctx->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
   count(GPA_STAT_PUBLISHED);
 }
 
-/* TCP_CLOSE: remove the entry if the agent never consumed it, so a later socket cannot borrow it. */
-static __always_inline void cleanup(struct bpf_sock *sk) {
-  struct gpa_conn_key *k = bpf_sk_storage_get(&sk_connkey, sk, 0, 0);
-  if (!k) return;
-  if (bpf_map_delete_elem(&by_conn, k) == 0) count(GPA_STAT_CLEANED);
-  bpf_sk_storage_delete(&sk_connkey, sk);
+/* TCP_CLOSE: remove the entry if the agent never consumed it, so a later socket cannot borrow it.
+ * The 4-tuple is still the one published (the callback runs before the port is released). */
+static __always_inline void cleanup(struct bpf_sock_ops *ctx) {
+  struct gpa_conn_key k = {};
+  if (!conn_key_of(ctx, &k)) return;
+  if (bpf_map_delete_elem(&by_conn, &k) == 0) count(GPA_STAT_CLEANED);
 }
 
+/* Runs at about nine points of every TCP connection in the cgroup; only two matter. STATE_CB is
+ * enabled only on sockets that published, and nothing else (RTT, RTO, ...) is ever enabled. */
 SEC("sockops")
 int gpa_sockops(struct bpf_sock_ops *ctx) {
-  struct bpf_sock *sk = ctx->sk;
-#ifndef GPA_TEST_BREAK_VERIFIER /* test/redirector/lifecycle.test.ts: a missing NULL check must be rejected */
-  if (!sk) return 1;
-#endif
-  switch (ctx->op) {
-    case BPF_SOCK_OPS_TCP_CONNECT_CB:
-      publish(ctx, sk);
-      break;
-    case BPF_SOCK_OPS_STATE_CB:
-      if (ctx->args[1] == BPF_TCP_CLOSE) cleanup(sk);
-      break;
-    default:
-      break;
+  __u32 op = ctx->op;
+  if (op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
+    publish(ctx);
+  } else if (op == BPF_SOCK_OPS_STATE_CB && ctx->args[1] == BPF_TCP_CLOSE) {
+    cleanup(ctx);
   }
   return 1;
 }

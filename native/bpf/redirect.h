@@ -90,6 +90,11 @@ enum gpa_stat {
    "family_mismatch"}
 
 #define GPA_DEFAULT_CONN_MAP_SIZE 16384
+/* connect4/6 -> sockops hand-off (redirect.bpf.c): slots (a power of two), slots tried per
+ * connect, and the age after which an unclaimed record counts as abandoned. */
+#define GPA_HANDOFF_SLOTS 1024
+#define GPA_HANDOFF_PROBES 4
+#define GPA_HANDOFF_STALE_NS 10000000000ULL
 #define GPA_RULES_MAX 64
 #define GPA_EXEMPT_MAX 1024
 

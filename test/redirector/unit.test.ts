@@ -46,6 +46,8 @@ test('setRule rejects bad literals, ports and mixed families before touching the
     { dst: '169.254.169.254', dstPort: 0, proxy: '127.0.0.1', proxyPort: 3080 },
     { dst: '169.254.169.254', dstPort: 80, proxy: '127.0.0.1', proxyPort: 70000 },
     { dst: '169.254.169.254', dstPort: 80, proxy: '::1', proxyPort: 3080 },
+    { dst: '169.254.169.254', dstPort: 80, proxy: '10.0.0.4', proxyPort: 3080 },
+    { dst: '::1', dstPort: 80, proxy: '::2', proxyPort: 3080 },
   ];
   for (const rule of bad) {
     assert.throws(
@@ -53,4 +55,9 @@ test('setRule rejects bad literals, ports and mixed families before touching the
       (e: unknown) => e instanceof RedirectorError && e.op === 'setRule',
     );
   }
+  // sockops only looks for records on sockets connected to loopback
+  assert.throws(
+    () => setRule({ dst: '169.254.169.254', dstPort: 80, proxy: '10.0.0.4', proxyPort: 3080 }),
+    /proxy '10\.0\.0\.4' is not a loopback address/,
+  );
 });

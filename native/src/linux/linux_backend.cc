@@ -21,7 +21,10 @@ const std::array<ProgramSpec, 3> kPrograms = {{
 
 namespace {
 
-const char* kMapNames[] = {"rules", "exempt_tgid", "exempt_cgroup", "sk_origin", "sk_connkey", "by_conn", "stats"};
+const char* kMapNames[] = {"rules", "exempt_tgid", "exempt_cgroup", "handoff", "by_conn", "stats"};
+// Pins of maps earlier builds had (socket storage before the hand-off array): removed on start and
+// unpin, so an upgrade leaves nothing behind under the pin directory.
+const char* kObsoleteMapNames[] = {"sk_origin", "sk_connkey"};
 
 [[noreturn]] void Fail(const std::string& op, int err, const std::string& what) {
   throw BackendError(op, err, what + ": " + std::strerror(err));
@@ -158,6 +161,7 @@ void LinuxBackend::PreparePins(bpf_object* obj, const std::string& pinDir) {
   if (::mkdir(pinDir.c_str(), 0700) != 0 && errno != EEXIST) {
     Fail("pin", errno, "cannot create pin directory " + pinDir + " (is bpffs mounted at /sys/fs/bpf?)");
   }
+  for (const char* name : kObsoleteMapNames) ::unlink((pinDir + "/" + name).c_str());
   for (const char* name : kMapNames) {
     bpf_map* m = bpf_object__find_map_by_name(obj, name);
     if (m == nullptr) continue;
@@ -271,6 +275,7 @@ void LinuxBackend::ReleaseLocked(bool unpin) {
   if (unpin && !opts_.pinDir.empty()) {
     for (const auto& spec : kPrograms) ::unlink(LinkPinPath(opts_.pinDir, spec).c_str());
     for (const char* name : kMapNames) ::unlink((opts_.pinDir + "/" + name).c_str());
+    for (const char* name : kObsoleteMapNames) ::unlink((opts_.pinDir + "/" + name).c_str());
     ::rmdir(opts_.pinDir.c_str());
   }
   for (auto& l : links_) l.reset();
