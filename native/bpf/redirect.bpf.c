@@ -155,7 +155,7 @@ static __always_inline int capture(struct bpf_sock_addr *ctx, const struct gpa_e
     if (!h) break;
     int stored = 0;
     bpf_spin_lock(&h->lock);
-    if (h->cookie == 0 || h->cookie == cookie || now - h->since_ns > GPA_HANDOFF_STALE_NS) {
+    if (h->cookie == 0 || h->cookie == cookie || (__s64)(now - h->since_ns) > (__s64)GPA_HANDOFF_STALE_NS) {
       h->cookie = cookie;
       h->since_ns = now;
       h->origin = o;

@@ -96,8 +96,27 @@ describe('redirector pinned mode', { skip: gate.skip }, () => {
     assert.equal(c2.error, 'ECONNREFUSED', 'with the owner gone, the connect is refused');
     assert.equal(upstreamHits, hitsAfterOwner, 'nothing reached the real destination');
 
+    // an upgrade from a build that kept the record in socket storage: its pin must not outlive us
+    const obsolete = path.join(pinDir, 'sk_origin');
+    const mk = spawnSync('bpftool', [
+      'map',
+      'create',
+      obsolete,
+      'type',
+      'hash',
+      'key',
+      '4',
+      'value',
+      '4',
+      'entries',
+      '1',
+      'name',
+      'sk_origin',
+    ]);
+    assert.equal(mk.status, 0, String(mk.stderr));
     const second = await startOwner();
     assert.equal(second.report.status.state, 'running', JSON.stringify(second.report.status));
+    assert.equal(existsSync(obsolete), false, 'the obsolete sk_origin pin was removed on start');
     assert.equal(second.report.self, 'upstream', 'the new owner is exempt (stale exemption replaced)');
     assert.deepEqual(attachedNames(cg.path), ['gpa_connect4', 'gpa_connect6', 'gpa_sockops'], 'one set attached');
     const c3 = await runClient(cg, { host: DST, port: dstPort });
