@@ -98,7 +98,10 @@ export async function startAgentTarget(work: string, o: AgentOptions): Promise<A
     // V8's --prof is process-wide and writes one tick log per isolate (main and every worker).
     const profDir = path.join(dir, 'prof');
     mkdirSync(profDir, { recursive: true });
-    const nodeArgs = o.profile ? ['--prof'] : [];
+    // GPA_BENCH_AGENT_NODE_ARGS: extra node/V8 flags for the agent only (experiments such as
+    // --perf-basic-prof for `perf`, or GC flags), split on spaces.
+    const extra = (process.env.GPA_BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
+    const nodeArgs = [...(o.profile ? ['--prof'] : []), ...extra];
     const child = spawn(process.execPath, [...nodeArgs, GPA, 'run', '--config', configFile], {
       cwd: profDir,
       stdio: ['ignore', 'ignore', 'pipe'],
