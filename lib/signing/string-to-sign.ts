@@ -45,9 +45,29 @@ export function canonicalHeaders(headers: Iterable<[string, string]>): string {
   return out;
 }
 
+/**
+ * Recent canonical queries by raw query. Metadata clients repeat a handful of queries
+ * (`api-version=...`), and the canonical form is a pure function of the raw text, so a hit skips
+ * the split, dedupe and sort. Bounded: cleared when full.
+ */
+const recentQueries = new Map<string, string>();
+const RECENT_QUERIES_MAX = 256;
+const RECENT_QUERY_MAX_LENGTH = 512;
+
 /** The canonical query of spec section 4 (split, lowercase keys, raw values, dedupe, sort by key+value). */
 export function canonicalQuery(rawQuery: string): string {
   if (rawQuery.length === 0) return '';
+  if (rawQuery.length > RECENT_QUERY_MAX_LENGTH) return computeCanonicalQuery(rawQuery);
+  let q = recentQueries.get(rawQuery);
+  if (q === undefined) {
+    q = computeCanonicalQuery(rawQuery);
+    if (recentQueries.size >= RECENT_QUERIES_MAX) recentQueries.clear();
+    recentQueries.set(rawQuery, q);
+  }
+  return q;
+}
+
+function computeCanonicalQuery(rawQuery: string): string {
   const seen = new Set<string>();
   const pairs: { key: string; value: string; sortKey: string }[] = [];
   for (const piece of rawQuery.split('&')) {
