@@ -10,7 +10,7 @@ export const ENDPOINTS = ['imds', 'wireserver', 'hostga'] as const;
 export type MetricEndpoint = (typeof ENDPOINTS)[number] | 'unknown';
 
 /** 'error' is an agent-generated answer given before any policy decision (400, 405, 421, 413...). */
-export const DECISIONS = ['allow', 'deny', 'audit-deny', 'error'] as const;
+export const DECISIONS = ['allow', 'deny', 'audit-deny', 'error', 'local'] as const;
 export type MetricDecision = (typeof DECISIONS)[number];
 
 export const MODES = ['disabled', 'audit', 'enforce'] as const;
@@ -51,7 +51,7 @@ export function endpointLabel(v: unknown): MetricEndpoint {
 
 /** Normalises a decision outcome to the fixed set. */
 export function decisionLabel(v: unknown): MetricDecision {
-  return v === 'allow' || v === 'deny' || v === 'audit-deny' ? v : 'error';
+  return v === 'allow' || v === 'deny' || v === 'audit-deny' || v === 'local' ? v : 'error';
 }
 
 /** An HTTP status as a bounded label: the code itself when common, else its class. */

@@ -41,8 +41,9 @@ function endpointIndex(v: unknown): number {
   return v === 'imds' ? 0 : v === 'wireserver' ? 1 : v === 'hostga' ? 2 : 3;
 }
 function decisionIndex(outcome: unknown): number {
-  return outcome === 'allow' ? 0 : outcome === 'deny' ? 1 : outcome === 'audit-deny' ? 2 : 3;
+  return outcome === 'allow' ? 0 : outcome === 'deny' ? 1 : outcome === 'audit-deny' ? 2 : outcome === 'local' ? 4 : 3;
 }
+const NDECISIONS = DECISIONS.length;
 
 /**
  * Request-path metrics of one thread. Every series a request touches is found by small integer
@@ -50,10 +51,10 @@ function decisionIndex(outcome: unknown): number {
  * few array reads and adds, with no label hashing (see fast-metrics.ts).
  */
 export class RequestMetrics {
-  /** [endpoint * 4 + decision] */
+  /** [endpoint * NDECISIONS + decision] */
   private readonly added: HistogramChild[] = [];
   private readonly upstream: HistogramChild[] = [];
-  /** [endpoint * 4 + decision] -> status -> series */
+  /** [endpoint * NDECISIONS + decision] -> status -> series */
   private readonly byStatus: Map<number, CounterChild>[] = [];
   /** [endpoint] -> reason code -> series */
   private readonly denialsByReason: Map<string | null | undefined, CounterChild>[] = [];
@@ -141,7 +142,7 @@ export class RequestMetrics {
   private record(r: RequestDoneRecord): void {
     const ei = endpointIndex(r.endpoint);
     const di = r.outcome == null ? 3 : decisionIndex(r.outcome);
-    const slot = ei * 4 + di;
+    const slot = ei * NDECISIONS + di;
     const statuses = this.byStatus[slot]!;
     let child = statuses.get(r.status);
     if (child === undefined) {

@@ -323,7 +323,7 @@ export class ClientConnection implements ExchangeHost {
   }
 
   private respondLocal(status: number, body: string, code: string, contentType: string): void {
-    this.complete(status, null, code);
+    this.complete(status, null, code, 'local');
     this.cur = null;
     this.state = State.Closed;
     this.socket.end(localResponse(status, body, { contentType }));
@@ -346,7 +346,7 @@ export class ClientConnection implements ExchangeHost {
   // Bookkeeping
 
   /** Writes the audit record and reports the request to the metrics hook. */
-  private complete(status: number, ex: Exchange | null, code?: string): void {
+  private complete(status: number, ex: Exchange | null, code?: string, localOutcome?: 'local'): void {
     const cur = this.cur;
     const now = performance.now();
     const d = cur?.decision ?? null;
@@ -362,7 +362,7 @@ export class ClientConnection implements ExchangeHost {
       endpoint: this.route?.name ?? null,
       method: cur?.head.method ?? '',
       target: cur?.head.target ?? '',
-      outcome: d !== null ? d.outcome : 'error',
+      outcome: d !== null ? d.outcome : (localOutcome ?? 'error'),
       code: code ?? d?.code ?? '',
       ruleId: d?.ruleId ?? null,
       privilege: d?.privilege ?? null,
@@ -379,7 +379,7 @@ export class ClientConnection implements ExchangeHost {
     if (hook !== null) {
       hook({
         endpoint: record.endpoint,
-        outcome: d?.outcome ?? null,
+        outcome: d?.outcome ?? localOutcome ?? null,
         status,
         code: record.code || null,
         attributed: this.origin !== null,

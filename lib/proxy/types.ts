@@ -58,7 +58,8 @@ export interface RequestAuditRecord {
   endpoint: Endpoint | null;
   method: string;
   target: string;
-  outcome: Decision['outcome'] | 'error';
+  /** 'local': the agent answered a path of its own (`/provision`, `/status`), no decision involved. */
+  outcome: Decision['outcome'] | 'error' | 'local';
   code: string;
   ruleId: string | null;
   privilege: string | null;

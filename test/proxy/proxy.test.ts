@@ -211,6 +211,9 @@ describe('proxy decisions and attribution', () => {
       const st = await rawExchange(p.port, ['GET /gpa-aggregated-status HTTP/1.1\r\nHost: h\r\n\r\n']);
       assert.deepEqual(statuses(st), [403]);
       assert.equal(up.seen.length, 0);
+      // Local answers are neither decisions nor errors; a 421 miss is an error.
+      const outcomes = p.audits.map((a) => `${a.status} ${a.outcome}`);
+      assert.deepEqual(outcomes, ['421 error', '200 local', '400 local', '403 local']);
     } finally {
       await p.close();
       await up.close();

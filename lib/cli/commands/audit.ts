@@ -17,7 +17,7 @@ export const summary =
   'audit tail [-n N] [-f] [--user U|--uid N] [--exe PATH] [--decision D] [--endpoint E]: read the audit log';
 
 const HELP = `usage: gpa audit tail [-n N] [-f] [--user NAME | --uid N] [--exe PATH|NAME]
-                      [--decision allow|deny|audit-deny|error] [--endpoint imds|wireserver|hostga]
+                      [--decision allow|deny|audit-deny|error|local] [--endpoint imds|wireserver|hostga]
                       [--log FILE|DIR] [--config FILE] [--json]
 
 Shows the last N (default 20) records of ${AUDIT_LOG_NAME} (rotated files included), oldest first,
@@ -62,8 +62,8 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`gpa audit tail: -n takes a whole number, got '${v.lines}'\n`);
     return 2;
   }
-  if (v.decision !== undefined && !['allow', 'deny', 'audit-deny', 'error'].includes(v.decision as string)) {
-    process.stderr.write(`gpa audit tail: --decision is one of allow, deny, audit-deny, error (got '${v.decision}')\n`);
+  if (v.decision !== undefined && !['allow', 'deny', 'audit-deny', 'error', 'local'].includes(v.decision as string)) {
+    process.stderr.write(`gpa audit tail: --decision is one of allow, deny, audit-deny, error, local (got '${v.decision}')\n`);
     return 2;
   }
   const filter: AuditFilter = {};
