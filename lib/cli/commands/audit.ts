@@ -63,7 +63,9 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   if (v.decision !== undefined && !['allow', 'deny', 'audit-deny', 'error', 'local'].includes(v.decision as string)) {
-    process.stderr.write(`gpa audit tail: --decision is one of allow, deny, audit-deny, error, local (got '${v.decision}')\n`);
+    process.stderr.write(
+      `gpa audit tail: --decision is one of allow, deny, audit-deny, error, local (got '${v.decision}')\n`,
+    );
     return 2;
   }
   const filter: AuditFilter = {};
