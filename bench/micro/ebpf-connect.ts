@@ -5,11 +5,12 @@
  * this process, which looks each one up (consuming it, as the agent does) and closes.
  *
  *   node dist/bench/micro/ebpf-connect.js [--connects 2000] [--rounds 3]
- *        [--scenarios redirect4,mapped6,redirect6,other] [--object build/bpf/redirect.bpf.o] [--json]
+ *        [--scenarios redirect4,mapped6,redirect6,direct,other] [--object build/bpf/redirect.bpf.o] [--json]
  *
  * Scenarios: redirect4 (AF_INET to a rule), mapped6 (AF_INET6 to ::ffff:<rule>), redirect6 (native
- * IPv6 rule on ::1), other (a loopback destination with no rule: the early-exit path). --object
- * measures another build of the programs; --no-verify skips the check that every redirected connect
+ * IPv6 rule on ::1), direct (straight to the listener, not redirected: not attributed), other (a
+ * loopback server no rule points to: the early-exit path every other connect takes). --object
+ * measures another build of the programs (GPA_ADDON_PATH another addon); --no-verify skips the check that every redirected connect
  * was attributed (for scratch variants that leave a part out). Statistics are switched on with
  * BPF_ENABLE_STATS (a file descriptor held by a helper process, so the sysctl
  * kernel.bpf_stats_enabled is never touched and a crash cannot leave statistics on). Root only;
@@ -121,7 +122,7 @@ async function main(): Promise<number> {
     options: {
       connects: { type: 'string', default: '2000' },
       rounds: { type: 'string', default: '3' },
-      scenarios: { type: 'string', default: 'redirect4,mapped6,redirect6,other' },
+      scenarios: { type: 'string', default: 'redirect4,mapped6,redirect6,direct,other' },
       object: { type: 'string' },
       json: { type: 'boolean', default: false },
       'no-verify': { type: 'boolean', default: false },
@@ -141,6 +142,8 @@ async function main(): Promise<number> {
     cleanups.push(() => cg.remove());
     const v4 = await listen('127.0.0.1');
     const v6 = await listen('::1');
+    const plain = await listen('127.0.0.1');
+    cleanups.push(() => plain.close());
     cleanups.push(
       () => v4.close(),
       () => v6.close(),
@@ -159,7 +162,8 @@ async function main(): Promise<number> {
       { name: 'redirect4', host: ALIAS, port: dstPort, family: 4, listener: v4, redirected: true },
       { name: 'mapped6', host: `::ffff:${ALIAS}`, port: dstPort, family: 6, listener: v4, redirected: true },
       { name: 'redirect6', host: '::1', port: dstPort, family: 6, listener: v6, redirected: true },
-      { name: 'other', host: '127.0.0.1', port: v4.port, family: 4, listener: v4, redirected: false },
+      { name: 'direct', host: '127.0.0.1', port: v4.port, family: 4, listener: v4, redirected: false },
+      { name: 'other', host: '127.0.0.1', port: plain.port, family: 4, listener: plain, redirected: false },
     ];
     const wanted = values.scenarios.split(',');
     const stats = await holdStats();

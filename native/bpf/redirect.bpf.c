@@ -73,6 +73,17 @@ struct {
   __type(value, struct gpa_handoff);
 } handoff SEC(".maps");
 
+/* One bit per TCP port some rule redirects to (word = port / 64), written by the addon from the
+ * rules. sockops looks for a hand-off record only on loopback sockets whose remote port is marked,
+ * so other loopback traffic leaves after one array load. Not pinned: the addon fills it from the
+ * (pinned) rules before any program that reads it is attached. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, GPA_LISTENER_PORT_WORDS);
+  __type(key, __u32);
+  __type(value, __u64);
+} listener_ports SEC(".maps");
+
 /* 4-tuple -> record; the addon sets max_entries (connMapSize) before load */
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -232,7 +243,8 @@ int gpa_connect6(struct bpf_sock_addr *ctx) {
 
 /* The 4-tuple as the listener will see it: client = our local end, listener = our remote end.
  * Returns 0 when the remote end is not loopback: the agent's listener always is (lib/redirector
- * refuses other proxy addresses), so such a socket was not redirected and needs nothing more. */
+ * refuses other proxy addresses), so such a socket was not redirected and needs nothing more. Only
+ * a few loads from the context: every TCP connect in the cgroup passes here. */
 static __always_inline int conn_key_of(struct bpf_sock_ops *ctx, struct gpa_conn_key *k) {
   if (ctx->family == AF_INET) {
     __u32 r = ctx->remote_ip4;
@@ -270,11 +282,17 @@ static __always_inline int went_to(const struct gpa_endpoint *to, const struct g
          to->addr[3] == k->listener_addr[3];
 }
 
+static __always_inline int is_listener_port(__u16 port) {
+  __u32 word = port >> 6;
+  __u64 *bits = bpf_map_lookup_elem(&listener_ports, &word);
+  return bits && ((*bits >> (port & 63)) & 1);
+}
+
 /* TCP_CONNECT_CB: the source port exists now; take the record out of its hand-off slot and publish
  * it in by_conn under the 4-tuple. */
 static __always_inline void publish(struct bpf_sock_ops *ctx) {
   struct gpa_conn_key k = {};
-  if (!conn_key_of(ctx, &k)) return;
+  if (!conn_key_of(ctx, &k) || !is_listener_port(k.listener_port)) return;
   __u64 cookie = bpf_get_socket_cookie(ctx);
   struct gpa_origin o;
   struct gpa_endpoint to;
