@@ -122,6 +122,28 @@ describe('redirector attribution', { skip: gate.skip }, () => {
     assert.equal(o.viaV4Mapped, false);
   });
 
+  test('listener ports follow the rules: shared listener, rule removed, rule moved', async () => {
+    // sockops only looks for records on sockets to a port some rule redirects to (listener_ports)
+    const other = await startLookupServer('127.0.0.1');
+    const alias = '127.254.169.250';
+    const port2 = randomPort();
+    try {
+      redirector.setRule({ dst: alias, dstPort: port2, proxy: '127.0.0.1', proxyPort: v4.port });
+      redirector.removeRule(alias, port2);
+      let r = await runClient(cg, { host: IMDS_ALIAS, port: dstPort });
+      assert.deepEqual(r.replies, [`ok ${r.pid}`], 'the remaining rule to the shared listener still attributes');
+      redirector.setRule({ dst: alias, dstPort: port2, proxy: '127.0.0.1', proxyPort: v4.port });
+      redirector.setRule({ dst: alias, dstPort: port2, proxy: '127.0.0.1', proxyPort: other.port });
+      r = await runClient(cg, { host: alias, port: port2 });
+      assert.deepEqual(r.replies, [`ok ${r.pid}`], 'a rule moved to another listener attributes there');
+      r = await runClient(cg, { host: IMDS_ALIAS, port: dstPort });
+      assert.deepEqual(r.replies, [`ok ${r.pid}`], 'and the first listener keeps its port');
+    } finally {
+      redirector.removeRule(alias, port2);
+      await other.close();
+    }
+  });
+
   test('a direct connect to the listener is not attributed', async () => {
     const r = await runClient(cg, { host: '127.0.0.1', port: v4.port });
     assert.deepEqual(r.replies, ['ok none']);
