@@ -4,13 +4,15 @@
  * makes a bounded number of sequential TCP connects through the redirect to a loopback listener in
  * this process, which looks each one up (consuming it, as the agent does) and closes.
  *
- *   node dist/bench/micro/ebpf-connect.js [--connects 2000] [--rounds 3]
+ *   node dist/bench/micro/ebpf-connect.js [--connects 2000] [--rounds 3] [--thrash 0]
  *        [--scenarios redirect4,mapped6,redirect6,direct,other] [--object build/bpf/redirect.bpf.o] [--json]
  *
  * Scenarios: redirect4 (AF_INET to a rule), mapped6 (AF_INET6 to ::ffff:<rule>), redirect6 (native
  * IPv6 rule on ::1), direct (straight to the listener, not redirected: not attributed), other (a
  * loopback server no rule points to: the early-exit path every other connect takes). --object
- * measures another build of the programs (GPA_ADDON_PATH another addon); --no-verify skips the check that every redirected connect
+ * measures another build of the programs (GPA_ADDON_PATH another addon); --thrash MB makes the
+ * client read that much memory before each connect, so the programs run with cold caches and TLB
+ * as they do on a busy machine (the agent bench: ~0.5 ms of JavaScript between two connects); --no-verify skips the check that every redirected connect
  * was attributed (for scratch variants that leave a part out). Statistics are switched on with
  * BPF_ENABLE_STATS (a file descriptor held by a helper process, so the sysctl
  * kernel.bpf_stats_enabled is never touched and a crash cannot leave statistics on). Root only;
@@ -29,9 +31,11 @@ const ALIAS = '127.254.169.254';
 // connect, read until the listener closes, close; one line at the end so the parent knows it finished
 const CLIENT = `
 import socket, sys
-host, port, fam, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+host, port, fam, n, thrash = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 af = socket.AF_INET6 if fam == 6 else socket.AF_INET
+junk = bytearray(thrash)
 for _ in range(n):
+    junk.find(1)  # reads every cache line: what a busy machine does to caches and TLB between connects
     s = socket.socket(af, socket.SOCK_STREAM)
     s.settimeout(10)
     s.connect((host, port))
@@ -125,11 +129,13 @@ async function main(): Promise<number> {
       scenarios: { type: 'string', default: 'redirect4,mapped6,redirect6,direct,other' },
       object: { type: 'string' },
       json: { type: 'boolean', default: false },
+      thrash: { type: 'string', default: '0' },
       'no-verify': { type: 'boolean', default: false },
     },
   });
   const connects = Math.min(20000, Math.max(1, Number(values.connects)));
   const rounds = Math.min(20, Math.max(1, Number(values.rounds)));
+  const thrashBytes = Math.min(64, Math.max(0, Number(values.thrash))) * 1024 * 1024;
   const p = redirector.probe();
   if (!p.supported) {
     process.stderr.write(`eBPF not available: ${p.reasons.join('; ')}\n`);
@@ -172,11 +178,11 @@ async function main(): Promise<number> {
       const perRound: Row[][] = [];
       // one unmeasured pass first: the first connects after attach pay for cold maps and page tables
       const clientArgs = [PYTHON, '-c', CLIENT, sc.host, String(sc.port), String(sc.family)];
-      await runIn(cg.path, [...clientArgs, String(Math.min(connects, 200))]);
+      await runIn(cg.path, [...clientArgs, String(Math.min(connects, 200)), String(thrashBytes)]);
       for (let r = 0; r < rounds; r++) {
         const before = new Map(st.programs.map((pr) => [pr.name, counters(pr.id)]));
         const hits0 = sc.listener.hits;
-        const res = await runIn(cg.path, [...clientArgs, String(connects)]);
+        const res = await runIn(cg.path, [...clientArgs, String(connects), String(thrashBytes)]);
         if (res.code !== 0) throw new Error(`client failed in ${sc.name}: ${res.stderr}`);
         const hits = sc.listener.hits - hits0;
         if (sc.redirected && !values['no-verify'] && hits !== connects)
@@ -210,7 +216,9 @@ async function main(): Promise<number> {
     process.stdout.write(`${JSON.stringify({ connects, rounds, results }, null, 2)}\n`);
     return 0;
   }
-  process.stdout.write(`${connects} connects x ${rounds} rounds, median per round (BPF_ENABLE_STATS on)\n`);
+  process.stdout.write(
+    `${connects} connects x ${rounds} rounds, thrash ${values.thrash} MB, median per round (BPF_ENABLE_STATS on)\n`,
+  );
   for (const [name, rows] of Object.entries(results)) {
     const total = rows.reduce((s, r) => s + r.nsPerConnect, 0);
     process.stdout.write(`${name}: total ${total.toFixed(0)} ns per connect\n`);

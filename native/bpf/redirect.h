@@ -91,8 +91,10 @@ enum gpa_stat {
 
 #define GPA_DEFAULT_CONN_MAP_SIZE 16384
 /* connect4/6 -> sockops hand-off (redirect.bpf.c): slots (a power of two), slots tried per
- * connect, and the age after which an unclaimed record counts as abandoned. */
-#define GPA_HANDOFF_SLOTS 1024
+ * connect, and the age after which an unclaimed record counts as abandoned. 128 slots of 128 bytes
+ * keep the array under 32 KiB, the size up to which the kernel kmallocs map memory (direct-mapped,
+ * huge pages) instead of vmallocing it (4 KiB pages: a TLB miss and a page walk per cold connect). */
+#define GPA_HANDOFF_SLOTS 128
 #define GPA_HANDOFF_PROBES 4
 #define GPA_HANDOFF_STALE_NS 10000000000ULL
 /* listener_ports bitmap: 65536 ports, 64 per word */
