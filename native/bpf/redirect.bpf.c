@@ -53,13 +53,13 @@ struct {
  * cookie, which the kernel hands out sequentially per CPU, so back-to-back connects use neighbouring
  * slots; a busy slot sends the writer to the next of GPA_HANDOFF_PROBES. Only the owner (same cookie)
  * takes a record out, under the slot's lock, so a record is never read half-written. A record whose
- * connect failed before TCP_CONNECT_CB (e.g. no free source port) is left behind: its slot counts as
- * free after GPA_HANDOFF_STALE_NS, or when the same socket connects again. */
+ * connect failed before TCP_CONNECT_CB (e.g. no free source port) is left behind until the same
+ * socket connects again or a writer reclaims it (hand_off). */
 struct gpa_handoff {
   struct bpf_spin_lock lock;
   __u32 pad;
   __u64 cookie; /* owner socket; 0: free */
-  __u64 since_ns; /* bpf_ktime_get_coarse_ns() when stored */
+  __u64 since_ns; /* 0, or bpf_ktime_get_coarse_ns() when a writer first found the slot taken */
   struct gpa_origin origin;
   struct gpa_endpoint to; /* where connect4/6 sent the socket: publish only if it went there */
   __u32 pad2;
@@ -129,6 +129,33 @@ static __always_inline void record_exe(struct gpa_origin *o) {
   o->exe_dev = ino->i_sb->s_dev;
 }
 
+/* Store the record in the first of GPA_HANDOFF_PROBES slots that is free (or already this socket's,
+ * left by an earlier failed connect). With `now` set, also take a slot abandoned for
+ * GPA_HANDOFF_STALE_NS: a busy slot gets a timestamp the first time a writer finds it busy, and is
+ * taken by a writer that finds it still busy that much later (the owner takes a live record out
+ * within microseconds). The clock is read only then: on the common path it is a cold cache line. */
+static __always_inline int hand_off(__u64 cookie, const struct gpa_origin *o, const struct gpa_endpoint *to,
+                                    __u64 now) {
+  for (__u32 i = 0; i < GPA_HANDOFF_PROBES; i++) {
+    struct gpa_handoff *h = handoff_slot(cookie, i);
+    if (!h) return 0;
+    int stored = 0;
+    bpf_spin_lock(&h->lock);
+    if (h->cookie == 0 || h->cookie == cookie || (now && h->since_ns && (__s64)(now - h->since_ns) > (__s64)GPA_HANDOFF_STALE_NS)) {
+      h->cookie = cookie;
+      h->since_ns = 0;
+      h->origin = *o;
+      h->to = *to;
+      stored = 1;
+    } else if (now && !h->since_ns) {
+      h->since_ns = now;
+    }
+    bpf_spin_unlock(&h->lock);
+    if (stored) return 1;
+  }
+  return 0;
+}
+
 /* Capture who is connecting and hand the record to sockops. Returns 1 when the socket may be
  * redirected: never a redirect without attribution, and never one for an exempt caller. */
 static __always_inline int capture(struct bpf_sock_addr *ctx, const struct gpa_endpoint *dst,
@@ -159,23 +186,9 @@ static __always_inline int capture(struct bpf_sock_addr *ctx, const struct gpa_e
   o.flags = flags;
   bpf_get_current_comm(o.comm, sizeof(o.comm));
   record_exe(&o);
-  __u64 now = bpf_ktime_get_coarse_ns();
-#pragma unroll
-  for (__u32 i = 0; i < GPA_HANDOFF_PROBES; i++) {
-    struct gpa_handoff *h = handoff_slot(cookie, i);
-    if (!h) break;
-    int stored = 0;
-    bpf_spin_lock(&h->lock);
-    if (h->cookie == 0 || h->cookie == cookie || (__s64)(now - h->since_ns) > (__s64)GPA_HANDOFF_STALE_NS) {
-      h->cookie = cookie;
-      h->since_ns = now;
-      h->origin = o;
-      h->to = *to;
-      stored = 1;
-    }
-    bpf_spin_unlock(&h->lock);
-    if (stored) return 1;
-  }
+  if (hand_off(cookie, &o, to, 0)) return 1;
+  /* every slot tried is taken (rare): now read the clock and reclaim one abandoned long enough */
+  if (hand_off(cookie, &o, to, bpf_ktime_get_coarse_ns())) return 1;
   count(GPA_STAT_STORE_FAILED);
   return 0;
 }
