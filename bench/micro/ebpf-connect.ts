@@ -4,7 +4,7 @@
  * makes a bounded number of sequential TCP connects through the redirect to a loopback listener in
  * this process, which looks each one up (consuming it, as the agent does) and closes.
  *
- *   node dist/bench/micro/ebpf-connect.js [--connects 2000] [--rounds 3] [--thrash 0]
+ *   node dist/bench/micro/ebpf-connect.js [--connects 2000] [--rounds 3] [--thrash 0] [--conn-map-size N]
  *        [--scenarios redirect4,mapped6,redirect6,direct,other] [--object build/bpf/redirect.bpf.o] [--json]
  *
  * Scenarios: redirect4 (AF_INET to a rule), mapped6 (AF_INET6 to ::ffff:<rule>), redirect6 (native
@@ -130,6 +130,7 @@ async function main(): Promise<number> {
       object: { type: 'string' },
       json: { type: 'boolean', default: false },
       thrash: { type: 'string', default: '0' },
+      'conn-map-size': { type: 'string' },
       'no-verify': { type: 'boolean', default: false },
     },
   });
@@ -157,6 +158,7 @@ async function main(): Promise<number> {
     const st = redirector.start({
       cgroupPath: cg.path,
       exemptSelf: true,
+      ...(values['conn-map-size'] ? { connMapSize: Number(values['conn-map-size']) } : {}),
       ...(values.object ? { objectPath: values.object } : {}),
     });
     cleanups.push(() => redirector.stop());
