@@ -73,16 +73,20 @@ struct {
   __type(value, struct gpa_handoff);
 } handoff SEC(".maps");
 
-/* One bit per TCP port some rule redirects to (word = port / 64), written by the addon from the
- * rules. sockops looks for a hand-off record only on loopback sockets whose remote port is marked,
- * so other loopback traffic leaves after one array load. Not pinned: the addon fills it from the
- * (pinned) rules before any program that reads it is attached. */
-struct {
+/* One bit per TCP port (word = port / 64), written by the addon from the rules: rule_ports marks
+ * destination ports, listener_ports proxy ports. connect4/6 look a destination up in `rules` only if
+ * its port is marked, and sockops looks for a hand-off record only on loopback sockets to a marked
+ * listener port: every other connect leaves after one inlined array load (8 KiB, kmalloc'd)
+ * instead of a hash lookup. Not pinned: the addon fills them from the (pinned) rules before any
+ * program that reads them is attached. */
+struct gpa_port_bitmap {
   __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, GPA_LISTENER_PORT_WORDS);
+  __uint(max_entries, GPA_PORT_BITMAP_WORDS);
   __type(key, __u32);
   __type(value, __u64);
-} listener_ports SEC(".maps");
+};
+struct gpa_port_bitmap rule_ports SEC(".maps");
+struct gpa_port_bitmap listener_ports SEC(".maps");
 
 /* 4-tuple -> record; the addon sets max_entries (connMapSize) before load */
 struct {
@@ -102,6 +106,12 @@ struct {
 static __always_inline void count(__u32 which) {
   __u64 *v = bpf_map_lookup_elem(&stats, &which);
   if (v) *v += 1;
+}
+
+static __always_inline int port_marked(void *bitmap, __u16 port) {
+  __u32 word = port >> 6;
+  __u64 *bits = bpf_map_lookup_elem(bitmap, &word);
+  return bits && ((*bits >> (port & 63)) & 1);
 }
 
 static __always_inline struct gpa_handoff *handoff_slot(__u64 cookie, __u32 probe) {
@@ -196,9 +206,11 @@ static __always_inline int capture(struct bpf_sock_addr *ctx, const struct gpa_e
 SEC("cgroup/connect4")
 int gpa_connect4(struct bpf_sock_addr *ctx) {
   if (ctx->protocol != IPPROTO_TCP) return 1;
+  __u16 port = bpf_ntohs((__u16)ctx->user_port);
+  if (!port_marked(&rule_ports, port)) return 1;
   struct gpa_endpoint dst = {};
   dst.addr[0] = ctx->user_ip4;
-  dst.port = bpf_ntohs((__u16)ctx->user_port);
+  dst.port = port;
   dst.family = GPA_FAMILY_V4;
   struct gpa_endpoint *to = bpf_map_lookup_elem(&rules, &dst);
   if (!to) return 1;
@@ -216,6 +228,8 @@ int gpa_connect4(struct bpf_sock_addr *ctx) {
 SEC("cgroup/connect6")
 int gpa_connect6(struct bpf_sock_addr *ctx) {
   if (ctx->protocol != IPPROTO_TCP) return 1;
+  __u16 port = bpf_ntohs((__u16)ctx->user_port);
+  if (!port_marked(&rule_ports, port)) return 1;
   struct gpa_endpoint dst = {};
   __u32 a0 = ctx->user_ip6[0], a1 = ctx->user_ip6[1], a2 = ctx->user_ip6[2], a3 = ctx->user_ip6[3];
   /* ::ffff:a.b.c.d is an IPv4 destination reached through an IPv6 socket: look it up as IPv4 */
@@ -230,7 +244,7 @@ int gpa_connect6(struct bpf_sock_addr *ctx) {
     dst.addr[3] = a3;
     dst.family = GPA_FAMILY_V6;
   }
-  dst.port = bpf_ntohs((__u16)ctx->user_port);
+  dst.port = port;
   struct gpa_endpoint *to = bpf_map_lookup_elem(&rules, &dst);
   if (!to) return 1;
   if (to->family != dst.family) {
@@ -295,17 +309,11 @@ static __always_inline int went_to(const struct gpa_endpoint *to, const struct g
          to->addr[3] == k->listener_addr[3];
 }
 
-static __always_inline int is_listener_port(__u16 port) {
-  __u32 word = port >> 6;
-  __u64 *bits = bpf_map_lookup_elem(&listener_ports, &word);
-  return bits && ((*bits >> (port & 63)) & 1);
-}
-
 /* TCP_CONNECT_CB: the source port exists now; take the record out of its hand-off slot and publish
  * it in by_conn under the 4-tuple. */
 static __always_inline void publish(struct bpf_sock_ops *ctx) {
   struct gpa_conn_key k = {};
-  if (!conn_key_of(ctx, &k) || !is_listener_port(k.listener_port)) return;
+  if (!conn_key_of(ctx, &k) || !port_marked(&listener_ports, k.listener_port)) return;
   __u64 cookie = bpf_get_socket_cookie(ctx);
   struct gpa_origin o;
   struct gpa_endpoint to;

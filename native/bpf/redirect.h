@@ -97,8 +97,8 @@ enum gpa_stat {
 #define GPA_HANDOFF_SLOTS 128
 #define GPA_HANDOFF_PROBES 4
 #define GPA_HANDOFF_STALE_NS 10000000000ULL
-/* listener_ports bitmap: 65536 ports, 64 per word */
-#define GPA_LISTENER_PORT_WORDS 1024
+/* rule_ports / listener_ports bitmaps: 65536 ports, 64 per word */
+#define GPA_PORT_BITMAP_WORDS 1024
 #define GPA_RULES_MAX 64
 #define GPA_EXEMPT_MAX 1024
 

@@ -137,13 +137,13 @@ void LinuxBackend::StartLocked(const StartOptions& opts) {
   exemptCgFd_ = mapFd("exempt_cgroup");
   byConnFd_ = mapFd("by_conn");
   statsFd_ = mapFd("stats");
-  listenerPortsFd_ = mapFd("listener_ports");
+  rulePorts_.Reset(mapFd("rule_ports"));
+  listenerPorts_.Reset(mapFd("listener_ports"));
 
   // Exempt the agent before any program can redirect its own connects.
   ApplySelfExemption(opts);
-  // Rules survive in pinned mode: mark their listener ports before sockops can need them.
-  listenerPorts_.clear();
-  SyncListenerPorts("start");
+  // Rules survive in pinned mode: mark their ports before any program that reads the bitmaps runs.
+  SyncRulePorts("start");
 
   for (size_t i = 0; i < kPrograms.size(); i++) {
     bpf_program* prog = bpf_object__find_program_by_name(raw, kPrograms[i].progName);
@@ -283,8 +283,9 @@ void LinuxBackend::ReleaseLocked(bool unpin) {
     ::rmdir(opts_.pinDir.c_str());
   }
   for (auto& l : links_) l.reset();
-  rulesFd_ = exemptFd_ = exemptCgFd_ = byConnFd_ = statsFd_ = listenerPortsFd_ = -1;
-  listenerPorts_.clear();
+  rulesFd_ = exemptFd_ = exemptCgFd_ = byConnFd_ = statsFd_ = -1;
+  rulePorts_.Reset(-1);
+  listenerPorts_.Reset(-1);
   obj_.reset();
   cgroupFd_.reset();
 }

@@ -4,11 +4,11 @@
 
 #include <array>
 #include <mutex>
-#include <set>
 #include <shared_mutex>
 
 #include "../backend.h"
 #include "libbpf_raii.h"
+#include "port_bitmap.h"
 
 namespace gpa::linux_bpf {
 
@@ -45,15 +45,16 @@ class LinuxBackend final : public Backend {
   UniqueFd cgroupFd_;
   Status status_;
   StartOptions opts_;
-  int rulesFd_ = -1, exemptFd_ = -1, exemptCgFd_ = -1, byConnFd_ = -1, statsFd_ = -1, listenerPortsFd_ = -1;
-  std::set<std::uint16_t> listenerPorts_;  // the bits set in listener_ports (this process owns the map)
+  int rulesFd_ = -1, exemptFd_ = -1, exemptCgFd_ = -1, byConnFd_ = -1, statsFd_ = -1;
+  PortBitmap rulePorts_;      // rule_ports: destination ports of the rules (connect4/6 leave others at once)
+  PortBitmap listenerPorts_;  // listener_ports: proxy ports of the rules (sockops looks only there)
 
   void StartLocked(const StartOptions& opts);  // throws BackendError; caller records it
   void PreparePins(bpf_object* obj, const std::string& pinDir);
   void AttachOrUpdate(size_t i, bpf_program* prog, std::uint64_t cgroupId);
   void ApplySelfExemption(const StartOptions& opts);
-  void MarkListenerPort(const char* op, std::uint16_t port);
-  void SyncListenerPorts(const char* op);
+  void MarkRulePorts(const char* op, std::uint16_t dstPort, std::uint16_t proxyPort);
+  void SyncRulePorts(const char* op);
   void CheckForeignPrograms();
   void ReleaseLocked(bool unpin);
   void RequireRunning(const char* op) const;

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <set>
 
 #include "../../bpf/redirect.h"
 #include "linux_backend.h"
@@ -41,10 +42,9 @@ void LinuxBackend::SetRule(const Rule& rule) {
     throw BackendError("setRule", EINVAL, "rule destination and proxy must be the same address family");
   }
   gpa_endpoint k = ToKernel(rule.dst), v = ToKernel(rule.proxy);
-  // The port's bit first: a connect redirected by the new rule must find it at TCP_CONNECT_CB.
-  MarkListenerPort("setRule", v.port);
+  MarkRulePorts("setRule", k.port, v.port);
   if (bpf_map_update_elem(rulesFd_, &k, &v, BPF_ANY) != 0) Fail("setRule", errno, "cannot write rules map");
-  SyncListenerPorts("setRule");  // drops the bit of a listener this rule no longer uses
+  SyncRulePorts("setRule");  // drops the bit of a listener this rule no longer uses
 }
 
 bool LinuxBackend::RemoveRule(const Endpoint& dst) {
@@ -55,46 +55,35 @@ bool LinuxBackend::RemoveRule(const Endpoint& dst) {
     if (errno == ENOENT) return false;
     Fail("removeRule", errno, "cannot delete from rules map");
   }
-  SyncListenerPorts("removeRule");
+  SyncRulePorts("removeRule");
   return true;
 }
 
-// listener_ports: one bit per port some rule redirects to; sockops skips loopback sockets whose
-// remote port has no bit. A missing bit loses attribution (421), an extra one only costs a lookup,
-// so bits are added before a rule and removed after.
-void LinuxBackend::MarkListenerPort(const char* op, std::uint16_t port) {
-  if (listenerPorts_.count(port) != 0) return;
-  std::uint32_t word = port >> 6;
-  std::uint64_t bits = 0;
-  for (std::uint16_t p : listenerPorts_) {
-    if ((p >> 6) == word) bits |= 1ULL << (p & 63);
-  }
-  bits |= 1ULL << (port & 63);
-  if (bpf_map_update_elem(listenerPortsFd_, &word, &bits, BPF_ANY) != 0) Fail(op, errno, "cannot write listener_ports");
-  listenerPorts_.insert(port);
+// rule_ports and listener_ports: one bit per destination / proxy port of the rules. A missing bit
+// means no redirect (rule_ports) or no attribution (listener_ports); an extra bit only costs a
+// lookup. So bits are added before a rule is written and removed after it is gone.
+void LinuxBackend::MarkRulePorts(const char* op, std::uint16_t dstPort, std::uint16_t proxyPort) {
+  int err = rulePorts_.Mark(dstPort);
+  if (err == 0) err = listenerPorts_.Mark(proxyPort);
+  if (err != 0) Fail(op, err, "cannot write rule_ports/listener_ports");
 }
 
-void LinuxBackend::SyncListenerPorts(const char* op) {
-  std::set<std::uint16_t> want;
+void LinuxBackend::SyncRulePorts(const char* op) {
+  std::set<std::uint16_t> dst, proxy;
   gpa_endpoint key, next;
   gpa_endpoint* prev = nullptr;
   for (int n = 0; n < GPA_RULES_MAX && bpf_map_get_next_key(rulesFd_, prev, &next) == 0; n++) {
     gpa_endpoint v;
-    if (bpf_map_lookup_elem(rulesFd_, &next, &v) == 0) want.insert(v.port);
+    if (bpf_map_lookup_elem(rulesFd_, &next, &v) == 0) {
+      dst.insert(next.port);
+      proxy.insert(v.port);
+    }
     key = next;
     prev = &key;
   }
-  std::set<std::uint32_t> words;
-  for (std::uint16_t p : want) words.insert(p >> 6);
-  for (std::uint16_t p : listenerPorts_) words.insert(p >> 6);
-  for (std::uint32_t word : words) {
-    std::uint64_t bits = 0;
-    for (std::uint16_t p : want) {
-      if ((p >> 6) == word) bits |= 1ULL << (p & 63);
-    }
-    if (bpf_map_update_elem(listenerPortsFd_, &word, &bits, BPF_ANY) != 0) Fail(op, errno, "cannot write listener_ports");
-  }
-  listenerPorts_ = std::move(want);
+  int err = rulePorts_.Assign(dst);
+  if (err == 0) err = listenerPorts_.Assign(proxy);
+  if (err != 0) Fail(op, err, "cannot write rule_ports/listener_ports");
 }
 
 std::vector<Rule> LinuxBackend::ListRules() {
