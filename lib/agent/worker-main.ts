@@ -11,7 +11,7 @@ import {
   ProxyListener,
   type ProxySnapshot,
 } from '../proxy/index.js';
-import { groupName, lookupConnection, userInfo } from '../redirector/index.js';
+import { groupName, lookupConnection, lookupSocket, socketLookupSupported, userInfo } from '../redirector/index.js';
 import {
   isMessage,
   type MainToWorker,
@@ -67,6 +67,9 @@ const ctx: ProxyContext = {
   snapshot: NOT_READY,
   routes: init.routes,
   lookup: init.redirect ? (peer, local) => lookupConnection(peer, local, { consume: true }) : () => null,
+  ...(init.redirect && socketLookupSupported()
+    ? { lookupSocket: (fd: number) => lookupSocket(fd, { consume: true }) }
+    : {}),
   claims: (o) => resolver.resolve(o),
   directPeerUid: (peer, local) => loopbackPeerUid(peer, local),
   audit: (r) => batcher.record(r),

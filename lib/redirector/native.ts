@@ -35,6 +35,8 @@ export interface NativeAddon {
     localPort: number,
     consume: boolean,
   ): NativeOrigin | null;
+  /** POSIX builds: the same lookup with the accepted socket's 4-tuple read from its fd. */
+  lookupSocket?(fd: number, consume: boolean): NativeOrigin | null;
   stats(): Record<string, bigint>;
   userInfo(uid: number): { name: string; gid: number; groups: { gid: number; name: string | null }[] } | null;
   groupName(gid: number): string | null;

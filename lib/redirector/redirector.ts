@@ -220,6 +220,24 @@ export function lookupConnection(peer: SocketEnd, local: SocketEnd, opts?: { con
   return o as ConnOrigin;
 }
 
+/** True when the addon can look a connection up by the accepted socket's fd (POSIX builds). */
+export function socketLookupSupported(): boolean {
+  return typeof tryLoadAddon()?.lookupSocket === 'function';
+}
+
+/**
+ * lookupConnection for an accepted socket given by its file descriptor: the addon reads the
+ * 4-tuple (getpeername/getsockname) itself, one native call on the accept path. Null when the
+ * connection has no record or is already gone. Only where socketLookupSupported().
+ */
+export function lookupSocket(fd: number, opts?: { consume?: boolean }): ConnOrigin | null {
+  const a = addon('lookupSocket');
+  if (a.lookupSocket === undefined)
+    throw new RedirectorError('lookupSocket', 'this build of the addon cannot look connections up by fd');
+  const o = a.lookupSocket(fd, opts?.consume ?? true);
+  return o === null ? null : (o as ConnOrigin);
+}
+
 /** Kernel counters (summed over CPUs) plus conn_entries (by_conn occupancy) and conn_map_size. */
 export function stats(): Record<string, bigint> {
   try {
