@@ -70,6 +70,8 @@ describe('redirector attribution', { skip: gate.skip }, () => {
       assert.deepEqual(r.replies, [`ok ${r.pid}`]);
       const [o] = origins(v4, r.ports);
       assert.ok(o, 'attributed');
+      // By fd (the agent's accept path) the same record is found as by address.
+      assert.deepEqual(v4.accepted.find((a) => a.remotePort === r.ports[0])?.byFd, o);
       assert.equal(o.pid, r.pid);
       assert.equal(o.tid, r.pid);
       assert.equal(o.uid, who.expUid);
@@ -116,6 +118,7 @@ describe('redirector attribution', { skip: gate.skip }, () => {
     assert.equal(r.error, null);
     const [o] = origins(v6, r.ports);
     assert.ok(o);
+    assert.deepEqual(v6.accepted.find((a) => a.remotePort === r.ports[0])?.byFd, o, 'by fd on an IPv6 socket');
     assert.equal(o.pid, r.pid);
     assert.equal(o.origDst, '::1');
     assert.equal(o.family, 6);

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ConnOrigin, lookupConnection } from '../../lib/redirector/index.js';
+import { type ConnOrigin, lookupConnection, lookupSocket, socketLookupSupported } from '../../lib/redirector/index.js';
 import type { RunAs, TestCgroup } from '../helpers/cgroup.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -16,6 +16,8 @@ export const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'pyt
 export interface Accepted {
   remotePort: number;
   origin: ConnOrigin | null;
+  /** The same record looked up (without consuming) by the accepted socket's fd, before `origin`. */
+  byFd: ConnOrigin | null | 'unsupported';
 }
 
 export interface LookupServer {
@@ -42,6 +44,8 @@ export async function startLookupServer(
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
     s.on('error', () => {});
+    const fd = (s as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+    const byFd = lookup === 'none' || !socketLookupSupported() ? 'unsupported' : lookupSocket(fd, { consume: false });
     const origin =
       lookup === 'none'
         ? null
@@ -50,7 +54,7 @@ export async function startLookupServer(
             { address: s.localAddress ?? '', port: s.localPort ?? 0 },
             { consume: lookup === 'consume' },
           );
-    accepted.push({ remotePort: s.remotePort ?? 0, origin });
+    accepted.push({ remotePort: s.remotePort ?? 0, origin, byFd });
     s.write(origin ? `ok ${origin.pid}\n` : 'ok none\n');
     if (waiter && accepted.length >= waiter.n) waiter.resolve();
   });
