@@ -75,6 +75,7 @@ export {
   type OverallState,
   type StatusDocument,
   type StatusInputs,
+  statusChangeKey,
 } from './status-document.js';
 export { type StatusWriter, type StatusWriterOptions, startStatusWriter, writeFileAtomic } from './status-writer.js';
 export {

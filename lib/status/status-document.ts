@@ -113,3 +113,20 @@ export function buildStatusDocument(i: StatusInputs): StatusDocument {
     failedAuthenticateSummary: i.failedAuthenticateSummary ?? [],
   };
 }
+
+/**
+ * What status.json says, without what changes on its own (timestamp, counters, summaries): when
+ * this changes, the document is worth rewriting at once instead of at the next 60 s tick. It covers
+ * the overall status, every module's status and message, and the key latch states, whose
+ * `secureChannelState` names the per-endpoint modes.
+ */
+export function statusChangeKey(doc: StatusDocument): string {
+  const s = doc.proxyAgentStatus;
+  return JSON.stringify([
+    s.status,
+    s.keyLatchStatus,
+    s.ebpfProgramStatus,
+    s.proxyListenerStatus,
+    s.telemetryLoggerStatus,
+  ]);
+}

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { buildStatusDocument, startStatusWriter, writeFileAtomic } from '../../lib/status/index.js';
+import { buildStatusDocument, startStatusWriter, statusChangeKey, writeFileAtomic } from '../../lib/status/index.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'gpa-status-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -116,4 +116,38 @@ test('the writer writes at once, again each interval, and survives a failing wri
   } finally {
     w.stop();
   }
+});
+
+test('statusChangeKey: changes with modes, readiness and module state; not with time, counts or summaries', () => {
+  const running = { status: 'RUNNING' as const, message: 'ok' };
+  const key = (secureChannelState: string) => ({
+    secureChannelState,
+    guid: 'g-1',
+    health: 'ok' as const,
+    keyIncarnationId: 1,
+    ruleIds: { imds: 'r-i', wireserver: null, hostga: null },
+  });
+  const doc = (over: Partial<Parameters<typeof buildStatusDocument>[0]> = {}) =>
+    buildStatusDocument({
+      version: 'v',
+      key: key('WireServer Audit - IMDS Audit'),
+      redirector: running,
+      listener: running,
+      ...over,
+    });
+  const base = statusChangeKey(doc());
+  const row = { userName: 'u', ip: '127.0.0.1', port: 80, processCmdLine: 'curl', responseStatus: '200', count: 3 };
+  assert.equal(
+    statusChangeKey(
+      doc({ now: new Date(0), connectionsCount: 99, connectionSummary: [row], failedAuthenticateSummary: [row] }),
+    ),
+    base,
+  );
+  assert.notEqual(statusChangeKey(doc({ key: key('WireServer Enforce - IMDS Audit') })), base);
+  assert.notEqual(
+    statusChangeKey(doc({ key: { ...key('WireServer Audit - IMDS Audit'), ruleIds: { imds: 'r-2' } } })),
+    base,
+  );
+  assert.notEqual(statusChangeKey(doc({ listener: { status: 'STOPPED', message: 'agent stopping' } })), base);
+  assert.notEqual(statusChangeKey(doc({ redirector: { status: 'RUNNING', message: 'other programs' } })), base);
 });
