@@ -2,4 +2,4 @@
 export { Agent, type Log } from './agent.js';
 export { type AgentConfig, DEFAULT_CONFIG_FILE, type EndpointConfig, loadConfig, validateConfig } from './config.js';
 export type { MainToWorker, SnapshotMessage, StateMessage, WorkerInit, WorkerToMain } from './messages.js';
-export { nodeHasReusePort, WorkerSet } from './workers.js';
+export { nodeHasReusePort, WORKER_HEAP_LIMITS, WorkerSet, workerResourceLimits } from './workers.js';

@@ -1,0 +1,81 @@
+/**
+ * The agent in this process (no eBPF: "redirect": false) against the in-process host emulator:
+ * status.json follows a change of the host's per-endpoint modes within a poll or two, not at the
+ * next 60 s rewrite, and is not rewritten by polls that change nothing it reports.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { Agent, validateConfig } from '../../lib/agent/index.js';
+import { type Emulator, startEmulator } from '../../lib/emulator/index.js';
+import type { StatusDocument } from '../../lib/status/index.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'gpa-agent-status-'));
+const statusFile = path.join(dir, 'log', 'status.json');
+let emulator: Emulator;
+let agent: Agent;
+
+const read = (): StatusDocument => JSON.parse(readFileSync(statusFile, 'utf8')) as StatusDocument;
+const channel = () => read().proxyAgentStatus.keyLatchStatus.states.secureChannelState;
+
+async function until(what: string, ok: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline)
+      throw new Error(`${what} within ${timeoutMs} ms; status.json says:\n${readFileSync(statusFile, 'utf8')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+before(async () => {
+  emulator = await startEmulator({
+    control: null,
+    settings: { enabled: true, modes: { imds: 'audit', wireserver: 'audit' } },
+  });
+  const a = emulator.addresses;
+  const { config, errors } = validateConfig({
+    logFolder: path.join(dir, 'log'),
+    latchKeyFolder: path.join(dir, 'keys'),
+    pollKeyStatusIntervalInSeconds: 1,
+    redirect: false,
+    pinDir: null,
+    endpoints: {
+      imds: { address: a.imds.host, port: a.imds.port },
+      wireserver: { address: a.wireserver.host, port: a.wireserver.port },
+      hostga: { address: a.hostga.host, port: a.hostga.port },
+    },
+    listener: { address: '127.0.0.1', port: 0 },
+    metrics: null,
+    drainSeconds: 1,
+  });
+  assert.deepEqual(errors, []);
+  agent = new Agent(config);
+  await agent.start();
+});
+
+after(async () => {
+  await agent?.stop();
+  await emulator?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('status.json shows new host modes within a few polls, not at the next 60 s rewrite', async () => {
+  await until('status.json never showed the first key snapshot', () => /IMDS Audit/i.test(channel()), 15_000);
+  assert.match(channel(), /WireServer Audit/i);
+  emulator.configure({ modes: { imds: 'enforce', wireserver: 'enforce' } });
+  await until('status.json did not show the new modes', () => /IMDS Enforce/i.test(channel()), 10_000);
+  assert.match(channel(), /WireServer Enforce/i);
+});
+
+test('polls that change nothing status.json reports do not rewrite it', async () => {
+  await until('the agent never became ready', () => read().proxyAgentStatus.status !== 'UNKNOWN', 15_000);
+  // Let readiness settle (key ready after the poll that followed the last change).
+  await new Promise((r) => setTimeout(r, 2500));
+  const before = statSync(statusFile).mtimeMs;
+  const seq = emulator.journal().at(-1)?.seq ?? 0;
+  const polled = () => emulator.journal(seq).filter((e) => e.rawTarget === '/secure-channel/status').length;
+  await until('the agent did not poll twice', () => polled() >= 2, 10_000);
+  assert.equal(statSync(statusFile).mtimeMs, before);
+});
