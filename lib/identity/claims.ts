@@ -24,6 +24,8 @@ export interface OriginFacts {
   /** Linux: the executable at connect time as stat() reports it; absent when the kernel could not read it. */
   exeDev?: bigint;
   exeIno?: bigint;
+  /** Linux: the process's start time in ns since boot, captured by the kernel at connect time. */
+  startTimeNs?: bigint;
   /** Windows: logon session and whether its token is an administrator. */
   logonId?: bigint;
   isAdmin?: boolean;
@@ -56,6 +58,9 @@ export interface ResolverOptions {
   /** Windows: logon id -> session (default: lib/redirector's logonSessionInfo). */
   logonSession?: LogonLookup;
 }
+
+/** Nanoseconds per clock tick of /proc/<pid>/stat (USER_HZ is 100 on Linux). */
+const TICK_NS = 10_000_000n;
 
 /** The parts of the claims that do not come from /proc. */
 type ClaimsBase = Omit<CallerClaims, 'exePath' | 'processName' | 'cmdline' | 'containerId' | 'degraded'>;
@@ -121,25 +126,40 @@ export class ClaimsResolver {
 
   /**
    * The kernel captured the executable (dev, ino) at connect time, so the identity is fixed there:
-   * /proc only has to name that file. Per connection this reads the start time and the exe link
-   * (two small reads); the facts behind them (is the link really that file? cmdline, container)
-   * are cached under (pid, start time, dev, ino, link), so a reused pid, an exec to another binary
-   * or a renamed link all miss the cache and are checked afresh.
+   * /proc only has to name that file. The facts (is the link really that file? cmdline, container)
+   * are cached per process and executable. With the kernel's process start time the key is
+   * (pid, start, dev, ino) and a hit reads nothing at all; without it, the start time and the exe
+   * link are read from /proc for the key (two small reads). A reused pid, an exec to another binary
+   * or (without the start time) a renamed link misses the cache and is checked afresh.
    */
   private fromKernelExe(base: ClaimsBase, o: OriginFacts, now: number): CallerClaims {
-    const startTime = readStartTime(o.pid);
-    const link = startTime !== null ? readExeLink(o.pid) : null;
-    if (startTime === null || link === null) return this.degraded(base, o, 'exited');
-    const key = o.pid + ':' + startTime + ':' + o.exeDev + ':' + o.exeIno + ':' + link;
+    let startTime: string | null;
+    let link: string | null = null;
+    let key: string;
+    if (o.startTimeNs !== undefined) {
+      startTime = null; // read (and compared) only on a miss
+      key = o.pid + ':' + o.startTimeNs + ':' + o.exeDev + ':' + o.exeIno;
+    } else {
+      startTime = readStartTime(o.pid);
+      link = startTime !== null ? readExeLink(o.pid) : null;
+      if (startTime === null || link === null) return this.degraded(base, o, 'exited');
+      key = o.pid + ':' + startTime + ':' + o.exeDev + ':' + o.exeIno + ':' + link;
+    }
     let entry = this.procs.get(key);
     if (entry === undefined || entry.expires <= now) {
+      if (startTime === null) {
+        // /proc's field 22 is the same start time in clock ticks (USER_HZ = 100 on Linux).
+        startTime = String(o.startTimeNs! / TICK_NS);
+        if (readStartTime(o.pid) !== startTime) return this.degraded(base, o, 'exited'); // gone or pid reused
+      }
       const exe = readExeIdentity(o.pid);
       if (exe === null) return this.degraded(base, o, 'exited');
       // The file running now is not the one that connected: it exec'd after connecting.
       if (exe.dev !== o.exeDev || exe.ino !== o.exeIno) return this.degraded(base, o, 'exec-after-connect');
       const facts = readCmdlineAndContainer(o.pid);
       // Read after the facts: the same process still runs the same file, so they describe it.
-      if (readStartTime(o.pid) !== startTime || readExeLink(o.pid) !== link) return this.degraded(base, o, 'exited');
+      if (readStartTime(o.pid) !== startTime || (link !== null && readExeLink(o.pid) !== link))
+        return this.degraded(base, o, 'exited');
       entry = {
         exePath: exe.path,
         cmdline: redactCmdline(facts.rawCmdline),

@@ -5,8 +5,8 @@
 export const STRUCT_SIZES = {
   /** struct gpa_endpoint: addr[4] u32, port u16, family u8, pad u8 */
   endpoint: 20,
-  /** struct gpa_origin: cookie, cgroup_id, pid, tid, uid, gid, orig_addr[4], orig_port, family, flags, comm[16], exe_dev u32, exe_ino u64 */
-  origin: 80,
+  /** struct gpa_origin: cookie, cgroup_id, pid, tid, uid, gid, orig_addr[4], orig_port, family, flags, comm[16], exe_dev u32, exe_ino u64, start_time u64 */
+  origin: 88,
   /** struct gpa_conn_key: client_addr[4], listener_addr[4], client_port, listener_port, family, pad[3] */
   connKey: 40,
 } as const;

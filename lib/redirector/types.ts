@@ -31,6 +31,8 @@ export interface LinuxConnOrigin extends ConnOriginBase {
    */
   exeDev?: bigint;
   exeIno?: bigint;
+  /** Linux: the process's start time, ns since boot (with pid: a unique process key). */
+  startTimeNs?: bigint;
 }
 
 /** Windows (eBPF-for-Windows): the caller's logon session instead of numeric ids. */

@@ -26,6 +26,8 @@ struct mm_struct {
 
 struct task_struct {
   struct mm_struct *mm; /* NULL for kernel threads */
+  struct task_struct *group_leader; /* the process (tgid) a thread belongs to */
+  __u64 start_boottime; /* ns since boot, suspend included: /proc/<pid>/stat field 22 in ns */
 } __attribute__((preserve_access_index));
 
 #endif

@@ -57,9 +57,10 @@ struct {
  * socket connects again or a writer reclaims it (hand_off). */
 struct gpa_handoff {
   struct bpf_spin_lock lock;
-  __u32 pad;
+  /* 0, or when a writer first found the slot taken: bpf_ktime_get_coarse_ns() >> 20 (~1 ms units,
+   * wraps after ~52 days; compared as a signed difference), never 0 once set. */
+  __u32 since;
   __u64 cookie; /* owner socket; 0: free */
-  __u64 since_ns; /* 0, or bpf_ktime_get_coarse_ns() when a writer first found the slot taken */
   struct gpa_origin origin;
   struct gpa_endpoint to; /* where connect4/6 sent the socket: publish only if it went there */
   __u32 pad2;
@@ -118,7 +119,7 @@ static __always_inline struct gpa_handoff *handoff_slot(__u64 cookie, __u32 prob
   __u32 idx = ((__u32)cookie + probe) & (GPA_HANDOFF_SLOTS - 1);
   struct gpa_handoff *h = bpf_map_lookup_elem(&handoff, &idx);
 #ifdef GPA_TEST_BREAK_VERIFIER /* test/redirector/lifecycle.test.ts: a missing NULL check must be rejected */
-  h->pad = 0;
+  h->pad2 = 0;
 #endif
   return h;
 }
@@ -129,6 +130,8 @@ static __always_inline struct gpa_handoff *handoff_slot(__u64 cookie, __u32 prob
  * thread has no mm) leaves both 0: unknown. */
 static __always_inline void record_exe(struct gpa_origin *o) {
   struct task_struct *task = bpf_get_current_task_btf();
+  struct task_struct *leader = task->group_leader;
+  if (leader) o->start_time = leader->start_boottime;
   struct mm_struct *mm = task->mm;
   if (!mm) return;
   struct file *exe = mm->exe_file;
@@ -151,14 +154,16 @@ static __always_inline int hand_off(__u64 cookie, const struct gpa_origin *o, co
     if (!h) return 0;
     int stored = 0;
     bpf_spin_lock(&h->lock);
-    if (h->cookie == 0 || h->cookie == cookie || (now && h->since_ns && (__s64)(now - h->since_ns) > (__s64)GPA_HANDOFF_STALE_NS)) {
+    const __u32 now_u = (__u32)(now >> 20) | 1;
+    if (h->cookie == 0 || h->cookie == cookie ||
+        (now && h->since && (__s32)(now_u - h->since) > (__s32)(GPA_HANDOFF_STALE_NS >> 20))) {
       h->cookie = cookie;
-      h->since_ns = 0;
+      h->since = 0;
       h->origin = *o;
       h->to = *to;
       stored = 1;
-    } else if (now && !h->since_ns) {
-      h->since_ns = now;
+    } else if (now && !h->since) {
+      h->since = now_u;
     }
     bpf_spin_unlock(&h->lock);
     if (stored) return 1;

@@ -59,6 +59,10 @@ struct gpa_origin {
    * connect cannot change these, so the agent trusts /proc/<pid>/exe only if it still names them. */
   GPA_U32 exe_dev;
   GPA_U64 exe_ino;
+  /* The process's start time (group leader's start_boottime, ns since boot): with the pid, it names
+   * the process uniquely, so the agent can cache what /proc says about it without re-reading /proc
+   * on every connect to learn whether the pid was reused. 0 when unknown. */
+  GPA_U64 start_time;
 };
 
 /* by_conn key: the full 4-tuple as the listener sees it after accept(). v4-mapped addresses are
@@ -103,7 +107,8 @@ enum gpa_stat {
 #define GPA_EXEMPT_MAX 1024
 
 GPA_STATIC_ASSERT(sizeof(struct gpa_endpoint) == 20, "gpa_endpoint layout");
-GPA_STATIC_ASSERT(sizeof(struct gpa_origin) == 80, "gpa_origin layout");
+GPA_STATIC_ASSERT(sizeof(struct gpa_origin) == 88, "gpa_origin layout");
+GPA_STATIC_ASSERT(__builtin_offsetof(struct gpa_origin, start_time) == 80, "gpa_origin.start_time offset");
 GPA_STATIC_ASSERT(__builtin_offsetof(struct gpa_origin, exe_dev) == 68, "gpa_origin.exe_dev offset");
 GPA_STATIC_ASSERT(__builtin_offsetof(struct gpa_origin, exe_ino) == 72, "gpa_origin.exe_ino offset");
 GPA_STATIC_ASSERT(sizeof(struct gpa_conn_key) == 40, "gpa_conn_key layout");

@@ -218,10 +218,10 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
   // Property names of a connect record, created once: building the record per connection then
   // reuses them instead of making (and hashing) sixteen new strings.
   enum Key { kPlatform, kUid, kGid, kPid, kTid, kComm, kCgroupId, kCookie, kOrigDst, kOrigPort, kFamily,
-             kViaV4Mapped, kExeDev, kExeIno, kLogonId, kIsAdmin, kKeyCount };
+             kViaV4Mapped, kExeDev, kExeIno, kStartTimeNs, kLogonId, kIsAdmin, kKeyCount };
   static constexpr const char* kKeyNames[kKeyCount] = {
       "platform", "uid", "gid", "pid", "tid", "comm", "cgroupId", "cookie", "origDst", "origPort", "family",
-      "viaV4Mapped", "exeDev", "exeIno", "logonId", "isAdmin"};
+      "viaV4Mapped", "exeDev", "exeIno", "startTimeNs", "logonId", "isAdmin"};
   Napi::Reference<Napi::Array> keys_;
 
   Napi::Object OriginToJs(Napi::Env env, const ConnOrigin& o) {
@@ -253,6 +253,7 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
       set(kExeDev, Napi::BigInt::New(env, o.exeDev));
       set(kExeIno, Napi::BigInt::New(env, o.exeIno));
     }
+    if (o.startTimeNs != 0) set(kStartTimeNs, Napi::BigInt::New(env, o.startTimeNs));
     if (o.hasLogonId) {
       set(kLogonId, Napi::BigInt::New(env, o.logonId));
       set(kIsAdmin, Napi::Boolean::New(env, o.isAdmin));

@@ -45,6 +45,8 @@ struct ConnOrigin {
   bool hasExeId = false;
   std::uint64_t exeDev = 0;
   std::uint64_t exeIno = 0;
+  // Linux: the process's start time in ns since boot (with the pid, a unique process key); 0 unknown.
+  std::uint64_t startTimeNs = 0;
   // Windows identity (zero/false on Linux).
   bool hasLogonId = false;
   std::uint64_t logonId = 0;

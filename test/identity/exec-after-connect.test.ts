@@ -6,7 +6,7 @@ import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ClaimsResolver, readExePath } from '../../lib/identity/index.js';
+import { ClaimsResolver, readExePath, readStartTime } from '../../lib/identity/index.js';
 import * as redirector from '../../lib/redirector/index.js';
 import { createTestCgroup, type TestCgroup } from '../helpers/cgroup.js';
 import { ebpfGate } from '../helpers/ebpf-env.js';
@@ -75,6 +75,10 @@ describe('identity: exec after connect (kernel-captured executable)', { skip: ga
       assert.equal(origin.exeIno, st.ino, 'kernel inode of the caller executable');
       assert.equal(origin.exeDev, st.dev, "kernel device, converted to stat()'s encoding");
 
+      // The kernel's process start time is /proc's field 22 in nanoseconds.
+      assert.ok(origin.startTimeNs !== undefined && origin.startTimeNs > 0n, 'kernel start time');
+      assert.equal(String(origin.startTimeNs / 10_000_000n), readStartTime(child.pid!));
+
       const before = resolver.resolve(origin);
       assert.equal(before.degraded, null);
       assert.equal(before.exePath, helper);
@@ -85,8 +89,13 @@ describe('identity: exec after connect (kernel-captured executable)', { skip: ga
         assert.ok(Date.now() < deadline, 'the helper exec');
         await new Promise((r) => setTimeout(r, 20));
       }
-      // Same pid, same start time, same comm: only the kernel's (dev, ino) tells the binaries apart.
-      const afterExec = resolver.resolve(origin);
+      // Identity is fixed at connect time: the connection learned earlier is still the helper's.
+      assert.equal(resolver.resolve(origin).exePath, helper);
+      // Learned only now (a fresh resolver: same pid, same start time, same comm), the running file
+      // is not the one the kernel saw connect, and nothing names that one any more: no exe path.
+      const afterExec = new ClaimsResolver({ userInfo: redirector.userInfo, groupName: redirector.groupName }).resolve(
+        origin,
+      );
       assert.equal(afterExec.degraded, 'exec-after-connect');
       assert.equal(afterExec.exePath, null);
       assert.equal(afterExec.uid, 0);

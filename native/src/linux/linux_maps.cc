@@ -156,6 +156,7 @@ std::optional<ConnOrigin> LinuxBackend::Lookup(const Endpoint& peer, const Endpo
                  (minor & 0xffULL);
     out.exeIno = o.exe_ino;
   }
+  out.startTimeNs = o.start_time;
   return out;
 }
 
