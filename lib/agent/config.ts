@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { GpaError } from '../errors.js';
 
 export type EndpointName = 'imds' | 'wireserver' | 'hostga';
@@ -87,8 +88,24 @@ const KNOWN = new Set([
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
+/**
+ * Absolute on the platform the agent runs on: `/…` on Linux; on Windows also `C:\…` and
+ * `\\server\share\…` (what an administrator writes in a Windows config), but not the
+ * drive-relative `C:folder`.
+ */
+export function isAbsolutePath(p: string, platform: NodeJS.Platform = process.platform): boolean {
+  return platform === 'win32' ? path.win32.isAbsolute(p) : p.startsWith('/');
+}
+
+/** `name` beside `folder` (the default rules folder sits beside the key folder). */
+function besideFolder(folder: string, name: string, platform: NodeJS.Platform): string {
+  const p = platform === 'win32' ? path.win32 : path.posix;
+  return p.join(p.dirname(folder), name);
+}
+
 class Reader {
   readonly errors: string[] = [];
+  constructor(private readonly platform: NodeJS.Platform) {}
   str(v: unknown, at: string, fallback: string): string {
     if (v === undefined) return fallback;
     if (typeof v === 'string' && v.length > 0) return v;
@@ -97,7 +114,11 @@ class Reader {
   }
   abs(v: unknown, at: string, fallback: string): string {
     const s = this.str(v, at, fallback);
-    if (!s.startsWith('/')) this.errors.push(`${at} must be an absolute path (got ${JSON.stringify(s)})`);
+    if (!isAbsolutePath(s, this.platform)) {
+      const example =
+        this.platform === 'win32' ? 'C:\\ProgramData\\guest-proxy-agent\\log' : '/var/lib/azure-proxy-agent';
+      this.errors.push(`${at} must be an absolute path such as ${example} (got ${JSON.stringify(s)})`);
+    }
     return s;
   }
   int(v: unknown, at: string, fallback: number, min: number, max: number): number {
@@ -124,9 +145,12 @@ class Reader {
  * Validates a parsed config object. Unknown keys are reported as warnings (the agent still starts);
  * a bad value is an error naming the key, what it must be, and what it was.
  */
-export function validateConfig(raw: unknown): { config: AgentConfig; errors: string[]; warnings: string[] } {
+export function validateConfig(
+  raw: unknown,
+  platform: NodeJS.Platform = process.platform,
+): { config: AgentConfig; errors: string[]; warnings: string[] } {
   const d = defaults();
-  const r = new Reader();
+  const r = new Reader(platform);
   const warnings: string[] = [];
   const o = r.obj(raw, 'config');
   for (const k of Object.keys(o)) if (!KNOWN.has(k)) warnings.push(`unknown config key '${k}' is ignored`);
@@ -174,7 +198,7 @@ export function validateConfig(raw: unknown): { config: AgentConfig; errors: str
   const config: AgentConfig = {
     logFolder: r.abs(o.logFolder, 'logFolder', d.logFolder),
     latchKeyFolder,
-    rulesFolder: r.abs(o.rulesFolder, 'rulesFolder', latchKeyFolder.replace(/\/[^/]+\/?$/, '') + '/rules'),
+    rulesFolder: r.abs(o.rulesFolder, 'rulesFolder', besideFolder(latchKeyFolder, 'rules', platform)),
     pollKeyStatusIntervalInSeconds: r.int(
       o.pollKeyStatusIntervalInSeconds,
       'pollKeyStatusIntervalInSeconds',
