@@ -112,6 +112,16 @@ async function main(): Promise<number> {
 
   const comps = results.map(compare);
   const ebpfMax = ebpf?.programs.length ? Math.max(...ebpf.programs.map((p) => p.nsPerRun)) : null;
+  // The whole kernel cost of one connect: every program's time (sockops runs several times per
+  // connection) divided by the connects, counted by the connect hooks' runs.
+  const connects = ebpf?.programs.filter((p) => p.type === 'cgroup_sock_addr').reduce((n, p) => n + p.runCnt, 0) ?? 0;
+  const ebpfPerConnect =
+    ebpf && connects > 0
+      ? {
+          ns: ebpf.programs.reduce((t, p) => t + p.runTimeNs, 0) / connects,
+          runs: ebpf.programs.reduce((t, p) => t + p.runCnt, 0) / connects,
+        }
+      : null;
   const goalList = goals(results, comps, idleRssMiB ?? null, ebpfMax);
   const date = new Date();
   const json = {
@@ -135,7 +145,7 @@ async function main(): Promise<number> {
         }
       : null,
     loadAverageAtEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
-    ebpf: ebpf ?? null,
+    ebpf: ebpf ? { ...ebpf, perConnect: ebpfPerConnect } : null,
     results,
     comparisons: comps,
     goals: goalList,
@@ -151,9 +161,14 @@ async function main(): Promise<number> {
       `agent RSS MiB: idle before ${a.idleBefore?.toFixed(1)}, max during ${a.duringMax.toFixed(1)}, after ${a.after?.toFixed(1)}\n`,
     );
   }
-  if (ebpf)
+  if (ebpf) {
     for (const p of ebpf.programs)
       process.stdout.write(`eBPF ${p.name} (${p.type}): ${p.runCnt} runs, ${p.nsPerRun.toFixed(0)} ns/run\n`);
+    if (ebpfPerConnect !== null)
+      process.stdout.write(
+        `eBPF per connect (all programs' time / connect4+6 runs): ${ebpfPerConnect.ns.toFixed(0)} ns in ${ebpfPerConnect.runs.toFixed(1)} runs\n`,
+      );
+  }
   if (agentAfter?.profile) process.stdout.write(`\n${profileText(agentAfter.profile)}\n`);
   if (agentMissing) process.stdout.write(`\nagent not measured: ${agentMissing}\n`);
   process.stdout.write(`\ngoals:\n${goalTable(goalList)}\n`);
