@@ -9,4 +9,4 @@ export {
   validateConfig,
 } from './config.js';
 export type { MainToWorker, SnapshotMessage, StateMessage, WorkerInit, WorkerToMain } from './messages.js';
-export { nodeHasReusePort, WORKER_HEAP_LIMITS, WorkerSet, workerResourceLimits } from './workers.js';
+export { nodeHasReusePort, WORKER_HEAP_ENV, WORKER_HEAP_LIMITS, WorkerSet, workerResourceLimits } from './workers.js';

@@ -21,23 +21,33 @@ const WORKER_FILE = new URL('./worker-main.js', import.meta.url);
  */
 export const WORKER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 24, maxOldGenerationSizeMb: 512 } as const;
 
-/** V8 flags that, given to node explicitly, set the same limits for every isolate. */
-const FLAG_FOR: Record<keyof typeof WORKER_HEAP_LIMITS, RegExp> = {
-  maxYoungGenerationSizeMb: /^--max[-_]semi[-_]space[-_]size(=|$)/,
-  maxOldGenerationSizeMb: /^--max[-_]old[-_]space[-_]size(=|$)/,
+/** Environment variables that override a limit (MB; 0 = V8's default), to compare settings without a rebuild. */
+export const WORKER_HEAP_ENV: Record<keyof typeof WORKER_HEAP_LIMITS, string> = {
+  maxYoungGenerationSizeMb: 'GPA_WORKER_YOUNG_GENERATION_MB',
+  maxOldGenerationSizeMb: 'GPA_WORKER_OLD_GENERATION_MB',
 };
 
 /**
- * The resourceLimits for a data-plane worker. A heap flag the operator gave node explicitly
- * (`node --max-semi-space-size=N`, also through NODE_OPTIONS) wins over our limit: V8 applies it to
- * worker isolates too, so a benchmark can compare settings without a rebuild.
+ * The resourceLimits for a data-plane worker: WORKER_HEAP_LIMITS unless overridden through
+ * WORKER_HEAP_ENV. Note that V8 gives node's own heap flags precedence: `--max-semi-space-size`
+ * or `--max-old-space-size` on the command line set every isolate, workers included, whatever
+ * these limits say. A value that is not a whole number of MB is an error naming the variable.
  */
-export function workerResourceLimits(
-  nodeArgs: readonly string[] = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)],
-): ResourceLimits {
+export function workerResourceLimits(env: NodeJS.ProcessEnv = process.env): ResourceLimits {
   const limits: ResourceLimits = {};
   for (const key of Object.keys(WORKER_HEAP_LIMITS) as (keyof typeof WORKER_HEAP_LIMITS)[]) {
-    if (!nodeArgs.some((a) => FLAG_FOR[key].test(a))) limits[key] = WORKER_HEAP_LIMITS[key];
+    const name = WORKER_HEAP_ENV[key];
+    const raw = env[name];
+    if (raw === undefined || raw === '') {
+      limits[key] = WORKER_HEAP_LIMITS[key];
+      continue;
+    }
+    const mb = Number(raw);
+    if (!Number.isInteger(mb) || mb < 0 || mb > 65536)
+      throw new Error(
+        `${name}=${raw} must be a whole number of MB (0 = V8's default); unset it to use ${WORKER_HEAP_LIMITS[key]}`,
+      );
+    if (mb > 0) limits[key] = mb;
   }
   return limits;
 }
