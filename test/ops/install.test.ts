@@ -102,6 +102,7 @@ test('renderUnit quotes paths with spaces and lists only the documented capabili
     configPath: '/etc/azure/proxy-agent.json',
   });
   assert.match(u, /^ExecStart="\/opt\/my node\/node" /m);
+  assert.match(u, /^Environment=MALLOC_ARENA_MAX=2$/m);
   assert.equal(CAPABILITIES.length, 6);
 });
 
