@@ -1,4 +1,4 @@
-import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { aggregate, type MetricObjectWithValues, type MetricValue } from './prom.js';
 
 /** One thread's metrics as plain JSON (what `Registry.getMetricsAsJSON()` returns). */
 export type ThreadMetrics = MetricObjectWithValues<MetricValue<string>>[];
@@ -10,7 +10,7 @@ export type ThreadMetrics = MetricObjectWithValues<MetricValue<string>>[];
  * (counters, histogram buckets); per-thread series carry a `thread` label so they stay apart.
  */
 export async function mergeThreadMetrics(sets: ThreadMetrics[]): Promise<string> {
-  const registry = AggregatorRegistry.aggregate(sets.filter((s) => Array.isArray(s)));
+  const registry = aggregate(sets.filter((s) => Array.isArray(s)));
   return registry.metrics();
 }
 

@@ -1,5 +1,5 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
 import { ENDPOINTS, MODES } from './labels.js';
+import { Counter, Gauge, type Registry } from './prom.js';
 
 /** The parts of the key keeper's snapshot the metrics read (structurally a KeySnapshot). */
 export interface KeyMetricsInput {

@@ -1,6 +1,6 @@
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
-import { Gauge, type Registry } from 'prom-client';
 import { threadLabel } from './labels.js';
+import { Gauge, type Registry } from './prom.js';
 
 /**
  * Event-loop delay of the current thread (main or one worker), sampled by perf_hooks and read at

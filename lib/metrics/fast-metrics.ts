@@ -1,4 +1,4 @@
-import type { Registry } from 'prom-client';
+import type { Registry } from './prom.js';
 
 /**
  * Counters and histograms for the request path. prom-client hashes the label set on every inc() and

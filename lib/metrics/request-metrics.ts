@@ -1,6 +1,6 @@
-import type { Registry } from 'prom-client';
 import { type CounterChild, FastCounter, FastHistogram, type HistogramChild } from './fast-metrics.js';
 import { DECISIONS, ENDPOINTS, type MetricEndpoint, reasonLabel, statusLabel } from './labels.js';
+import type { Registry } from './prom.js';
 
 /**
  * What the data plane reports once per finished request (the `onRequestDone` hook). Every field

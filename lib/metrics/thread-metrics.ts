@@ -1,8 +1,8 @@
-import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { ThreadMetrics } from './aggregate.js';
 import { mergeThreadMetrics } from './aggregate.js';
 import { ControlMetrics } from './control-metrics.js';
 import { EventLoopLag } from './event-loop.js';
+import { collectDefaultMetrics, Registry } from './prom.js';
 import { type RequestDoneRecord, RequestMetrics } from './request-metrics.js';
 import { type MessageEndpoint, requestWorkerMetrics } from './worker-protocol.js';
 
