@@ -105,7 +105,8 @@ export async function startAgentTarget(work: string, o: AgentOptions): Promise<A
     const child = spawn(process.execPath, [...nodeArgs, GPA, 'run', '--config', configFile], {
       cwd: profDir,
       stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, NODE_OPTIONS: '' },
+      // MALLOC_ARENA_MAX=2 as the shipped systemd unit sets it (fewer glibc arenas across threads).
+      env: { ...process.env, NODE_OPTIONS: '', MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' },
     });
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d).slice(-20000)));
