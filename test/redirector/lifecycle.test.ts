@@ -7,6 +7,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import * as redirector from '../../lib/redirector/index.js';
 import { createTestCgroup, type TestCgroup } from '../helpers/cgroup.js';
 import { ebpfGate } from '../helpers/ebpf-env.js';
@@ -58,6 +59,28 @@ describe('redirector lifecycle and helpers', { skip: gate.skip }, () => {
     redirector.stop();
     assert.equal(redirector.status().state, 'stopped');
     assert.throws(() => redirector.listRules(), /not running/);
+  });
+
+  test('loads under a sampling profiler (SIGPROF every 0.5 ms: the verifier would give up with EAGAIN)', () => {
+    // node --prof interrupts the thread that loads the programs all the time; the addon blocks
+    // signals around the load. Run in a child process so the profiler stays out of this one.
+    const mod = pathToFileURL(path.join(repoRoot, 'dist', 'lib', 'redirector', 'index.js')).href;
+    const script = `import(${JSON.stringify(mod)}).then((r) => {
+      const st = r.start({ cgroupPath: ${JSON.stringify(cg.path)}, connMapSize: 256 });
+      r.stop();
+      process.stdout.write(JSON.stringify({ state: st.state, error: st.lastError?.message ?? null }));
+    });`;
+    const run = spawnSync(
+      process.execPath,
+      ['--prof', '--prof-sampling-interval=500', '--input-type=module', '-e', script],
+      {
+        cwd: tmp, // the tick log lands here and is removed with it
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+    assert.equal(run.status, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout), { state: 'running', error: null });
   });
 
   test('createReusePortListener gives fds two servers can listen on at once', async () => {

@@ -4,6 +4,7 @@
 
 #include <bpf/bpf.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -33,6 +34,30 @@ const char* kObsoleteMapNames[] = {"sk_origin", "sk_connkey"};
 std::string LinkPinPath(const std::string& pinDir, const ProgramSpec& p) {
   return pinDir + "/link_" + p.shortName;
 }
+
+/**
+ * Blocks every signal on the calling thread while it lives. The verifier gives up with EAGAIN when a
+ * signal is pending during a long verification, and libbpf retries only a few times: a process
+ * under a sampling profiler (SIGPROF every millisecond, e.g. node --prof) could then never load.
+ * Blocked signals stay pending and are delivered when the mask is restored.
+ */
+class SignalsBlocked {
+ public:
+  SignalsBlocked() {
+    sigset_t all;
+    sigfillset(&all);
+    ok_ = ::pthread_sigmask(SIG_BLOCK, &all, &saved_) == 0;
+  }
+  ~SignalsBlocked() {
+    if (ok_) ::pthread_sigmask(SIG_SETMASK, &saved_, nullptr);
+  }
+  SignalsBlocked(const SignalsBlocked&) = delete;
+  SignalsBlocked& operator=(const SignalsBlocked&) = delete;
+
+ private:
+  sigset_t saved_{};
+  bool ok_ = false;
+};
 
 bool PathExists(const std::string& p) {
   struct stat st;
@@ -124,7 +149,14 @@ void LinuxBackend::StartLocked(const StartOptions& opts) {
 
   if (!opts.pinDir.empty()) PreparePins(raw, opts.pinDir);
 
-  if (bpf_object__load(raw) != 0) Fail("load", errno, "the kernel refused the BPF programs (see verifierLog)");
+  int loaded;
+  int loadErr;
+  {
+    SignalsBlocked quiet;
+    loaded = bpf_object__load(raw);
+    loadErr = errno;
+  }
+  if (loaded != 0) Fail("load", loadErr, "the kernel refused the BPF programs (see verifierLog)");
 
   auto mapFd = [&](const char* name) {
     bpf_map* m = bpf_object__find_map_by_name(raw, name);
