@@ -4,7 +4,7 @@ import type { Endpoint } from '../keykeeper/index.js';
 import { isSignatureExempt, rfc1123, splitTarget } from '../signing/index.js';
 import type { Fault } from './faults.js';
 import type { HostCore } from './host-core.js';
-import { headerPairs, type JournalEntry, parseClaims, type SignatureVerdict } from './journal.js';
+import { headerPairs, type JournalRecord, type SignatureVerdict } from './journal.js';
 import { json, parseQuery, type Reply, type RouteRequest } from './reply.js';
 import { verifyRequest } from './verify.js';
 import { isSecureChannelHandshake } from './wireserver-routes.js';
@@ -39,7 +39,7 @@ function readBody(
   });
 }
 
-function send(core: HostCore, res: ServerResponse, entry: JournalEntry, reply: Reply, close = false): void {
+function send(core: HostCore, res: ServerResponse, entry: JournalRecord, reply: Reply, close = false): void {
   if (res.headersSent || res.destroyed) return;
   const date = rfc1123(core.hostDate());
   const headers: Record<string, string> = { ...reply.headers, date, 'x-ms-azure-host-date': date };
@@ -79,14 +79,13 @@ export function createEndpointServer(
     const { rawPath, rawQuery } = splitTarget(rawTarget);
     const exempt = isSignatureExempt(method, rawTarget);
     const entry = core.journal.add({
-      time: new Date().toISOString(),
+      timeMs: Date.now(),
       endpoint,
       method,
       rawTarget,
       headers,
       peer: { address: req.socket.remoteAddress ?? '', port: req.socket.remotePort ?? 0 },
       signature: 'missing',
-      claims: parseClaims(headers),
       status: null,
       bodyLength: 0,
     });

@@ -1,5 +1,5 @@
 import type { Buffer } from 'node:buffer';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, createSecretKey, type KeyObject, randomBytes, randomUUID } from 'node:crypto';
 import type { Endpoint, Mode } from '../keykeeper/index.js';
 
 /** Secure-channel status schema version the host answers with. */
@@ -10,6 +10,8 @@ export interface HostKey {
   guid: string;
   incarnationId: number;
   bytes: Buffer;
+  /** The bytes imported once for HMAC (verifying a request then skips the key import). */
+  keyObject: KeyObject;
   issued: string;
   attested: boolean;
 }
@@ -126,10 +128,12 @@ export function hostMode(s: HostSettings, ep: Endpoint): Mode {
 
 /** Creates a fresh host key for an incarnation. */
 export function newHostKey(incarnationId: number): HostKey {
+  const bytes = randomBytes(32);
   return {
     guid: randomUUID(),
     incarnationId,
-    bytes: randomBytes(32),
+    bytes,
+    keyObject: createSecretKey(bytes),
     issued: new Date().toISOString(),
     attested: false,
   };

@@ -24,27 +24,51 @@ export interface JournalEntry {
   fault?: string;
 }
 
-/** Bounded, append-only request journal (oldest entries dropped past the limit). */
+/** What the request path records; the time and the parsed claims are derived when the journal is read. */
+export type JournalRecord = Omit<JournalEntry, 'seq' | 'time' | 'claims'> & { timeMs: number };
+
+/**
+ * Bounded, append-only request journal (oldest entries dropped past the limit). A ring: recording a
+ * request is a slot write, however full the journal is; formatting its time and parsing its claims
+ * header wait until somebody reads it.
+ */
 export class Journal {
-  private entries: JournalEntry[] = [];
+  private ring: (JournalRecord & { seq: number })[] = [];
+  /** Index of the oldest entry once the ring is full. */
+  private start = 0;
   private nextSeq = 1;
-  constructor(private readonly limit: number) {}
+  private readonly limit: number;
+  constructor(limit: number) {
+    this.limit = Math.max(1, Math.floor(limit));
+  }
 
   /** Records a new entry and returns it for later completion (status, verdict). */
-  add(e: Omit<JournalEntry, 'seq'>): JournalEntry {
-    const entry: JournalEntry = { seq: this.nextSeq++, ...e };
-    this.entries.push(entry);
-    if (this.entries.length > this.limit) this.entries.splice(0, this.entries.length - this.limit);
+  add(e: JournalRecord): JournalRecord {
+    const entry = { seq: this.nextSeq++, ...e };
+    if (this.ring.length < this.limit) this.ring.push(entry);
+    else {
+      this.ring[this.start] = entry;
+      this.start = (this.start + 1) % this.limit;
+    }
     return entry;
   }
 
-  /** Copies of the entries with `seq > since`. */
+  /** Copies of the entries with `seq > since`, oldest first. */
   read(since = 0): JournalEntry[] {
-    return this.entries.filter((e) => e.seq > since).map((e) => ({ ...e, headers: e.headers.map((h) => [...h]) }));
+    const out: JournalEntry[] = [];
+    const n = this.ring.length;
+    for (let i = 0; i < n; i++) {
+      const { timeMs, ...e } = this.ring[(this.start + i) % n]!;
+      if (e.seq <= since) continue;
+      const headers = e.headers.map((h): [string, string] => [h[0], h[1]]);
+      out.push({ ...e, time: new Date(timeMs).toISOString(), headers, claims: parseClaims(headers) });
+    }
+    return out;
   }
 
   clear(): void {
-    this.entries = [];
+    this.ring = [];
+    this.start = 0;
   }
 }
 

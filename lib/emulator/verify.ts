@@ -17,5 +17,5 @@ export function verifyRequest(
   const parsed = parseAuthorizationHeader(auth);
   if (!parsed || !key || parsed.guid.toLowerCase() !== key.guid.toLowerCase()) return 'invalid';
   const { rawPath, rawQuery } = splitTarget(rawTarget);
-  return verifySignature(key.bytes, { method, body, headers, rawPath, rawQuery }, parsed.hex) ? 'valid' : 'invalid';
+  return verifySignature(key.keyObject, { method, body, headers, rawPath, rawQuery }, parsed.hex) ? 'valid' : 'invalid';
 }
