@@ -76,6 +76,8 @@ export class ClientConnection implements ExchangeHost {
   private readonly origin: ConnOriginLike | null;
   private readonly route: EndpointRoute | null = null;
   private readonly claims: CallerClaims | null = null;
+  /** `address:port` the caller connected to, for its audit records. */
+  private readonly origDst: string | null = null;
 
   constructor(
     readonly socket: net.Socket,
@@ -88,6 +90,7 @@ export class ClientConnection implements ExchangeHost {
       const o = this.origin;
       this.route = ctx.routes.find((r) => r.port === o.origPort && r.address === o.origDst) ?? null;
       this.claims = ctx.claims(o);
+      this.origDst = o.origDst + ':' + o.origPort;
     }
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.exchange?.onClientDrain());
@@ -358,7 +361,7 @@ export class ClientConnection implements ExchangeHost {
       requestId: cur?.id ?? this.requests + 1,
       caller: this.claims,
       comm: this.origin?.comm ?? null,
-      origDst: this.origin !== null ? this.origin.origDst + ':' + this.origin.origPort : null,
+      origDst: this.origDst,
       endpoint: this.route?.name ?? null,
       method: cur?.head.method ?? '',
       target: cur?.head.target ?? '',

@@ -129,6 +129,17 @@ export class UpstreamConn {
   }
 }
 
+/** `host:port` per target object: built once, not concatenated (and re-hashed) on every request. */
+const targetKeys = new WeakMap<UpstreamTarget, string>();
+function keyOf(target: UpstreamTarget): string {
+  let key = targetKeys.get(target);
+  if (key === undefined) {
+    key = target.host + ':' + target.port;
+    targetKeys.set(target, key);
+  }
+  return key;
+}
+
 /** Keep-alive connections per upstream target, reused most-recently-used first. */
 export class UpstreamPool {
   private readonly idle = new Map<string, UpstreamConn[]>();
@@ -154,7 +165,7 @@ export class UpstreamPool {
     cb: (err: Error | null, conn: UpstreamConn | null) => void,
     responseMs = 30_000,
   ): void {
-    const key = target.host + ':' + target.port;
+    const key = keyOf(target);
     const list = this.idle.get(key);
     while (list !== undefined && list.length > 0) {
       const conn = list.pop()!;

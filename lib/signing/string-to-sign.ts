@@ -32,18 +32,46 @@ function trimOws(value: string): string {
 
 /** The canonical header block: `<lowercase name>:<trimmed value>\n` per name, sorted, last value wins. */
 export function canonicalHeaders(headers: Iterable<[string, string]>): string {
-  const byName = new Map<string, string>();
+  // A request has a handful of headers: keep the names sorted as they arrive (insertion into two
+  // small arrays) instead of a Map, a spread and a sort per request. Past SMALL, the Map.
+  const names: string[] = [];
+  const values: string[] = [];
+  let byName: Map<string, string> | null = null;
   for (const [name, value] of headers) {
     const lower = name.toLowerCase();
     if (lower === AUTHORIZATION_HEADER) continue;
-    byName.set(lower, value);
+    if (byName !== null) {
+      byName.set(lower, value);
+      continue;
+    }
+    const at = names.indexOf(lower);
+    if (at !== -1) {
+      values[at] = value;
+      continue;
+    }
+    if (names.length === SMALL) {
+      byName = new Map();
+      for (let i = 0; i < names.length; i++) byName.set(names[i]!, values[i]!);
+      byName.set(lower, value);
+      continue;
+    }
+    // Byte order of the lowercase names: header names are ASCII tokens, so UTF-16 order is byte order.
+    let i = names.length;
+    while (i > 0 && names[i - 1]! > lower) i--;
+    names.splice(i, 0, lower);
+    values.splice(i, 0, value);
   }
-  // Byte order of the lowercase names: header names are ASCII tokens, so UTF-16 order is byte order.
-  const names = [...byName.keys()].sort();
   let out = '';
-  for (const name of names) out += name + ':' + trimOws(byName.get(name)!) + '\n';
+  if (byName !== null) {
+    for (const name of [...byName.keys()].sort()) out += name + ':' + trimOws(byName.get(name)!) + '\n';
+    return out;
+  }
+  for (let i = 0; i < names.length; i++) out += names[i] + ':' + trimOws(values[i]!) + '\n';
   return out;
 }
+
+/** Up to this many distinct header names are kept sorted by insertion. */
+const SMALL = 24;
 
 /**
  * Recent canonical queries by raw query. Metadata clients repeat a handful of queries
