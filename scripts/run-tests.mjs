@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sweepStaleLeftovers } from './sweep-stale.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const testRoot = path.join(root, 'dist', 'test');
@@ -26,6 +27,10 @@ const files = walk(testRoot)
 if (files.length === 0) {
   process.stderr.write(`no test files under ${testRoot} match ${filters.join(', ') || '(all)'}\n`);
   process.exit(1);
+}
+// An interrupted earlier run (killed machine, SIGKILL) may have left cgroups and pins behind.
+for (const p of sweepStaleLeftovers()) {
+  process.stderr.write(p.startsWith('!') ? `could not remove stale ${p.slice(1)}\n` : `removed stale ${p}\n`);
 }
 const r = spawnSync(
   process.execPath,

@@ -13,7 +13,7 @@ const gate = ebpfGate();
 
 describe('redirector: foreign programs on the hooks', { skip: gate.skip }, () => {
   let cg: TestCgroup;
-  const pins = `/sys/fs/bpf/gpa-test-foreign-${process.pid}`;
+  const pins = `/sys/fs/bpf/gpa-test-${process.pid}-foreign`;
   let attached = false;
   before(() => {
     gate.check();
