@@ -3,7 +3,7 @@
 // a live process stay.
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
@@ -31,7 +31,12 @@ describe('sweep of stale test leftovers', { skip: gate.skip }, () => {
 
   after(() => {
     sleeper?.kill('SIGKILL');
-    for (const p of made.reverse()) rmSync(p, { recursive: true, force: true });
+    // Deepest first. A cgroup goes with rmdir (its files cannot be unlinked); a bpffs folder with rm.
+    for (const p of made.reverse()) {
+      if (!existsSync(p)) continue;
+      if (p.startsWith('/sys/fs/bpf/')) rmSync(p, { recursive: true, force: true });
+      else rmdirSync(p);
+    }
   });
 
   test("removes a dead run's cgroup tree (killing what runs there) and pins; keeps a live run's", async () => {
@@ -48,16 +53,7 @@ describe('sweep of stale test leftovers', { skip: gate.skip }, () => {
       'map',
       'create',
       `${stalePins}/m`,
-      'type',
-      'array',
-      'key',
-      '4',
-      'value',
-      '4',
-      'entries',
-      '1',
-      'name',
-      'gpa_sweep',
+      ...'type array key 4 value 4 entries 1 name gpa_sweep'.split(' '),
     ]);
     sleeper = spawn('/bin/sleep', ['300'], { stdio: 'ignore' });
     writeFileSync(path.join(staleChild, 'cgroup.procs'), String(sleeper.pid));
