@@ -114,14 +114,7 @@ export class ClaimsResolver {
     const facts = this.process(o.pid, now);
     if (facts === null) return this.degraded(base, o, 'exited');
     if (currentComm(o.pid, o.tid) !== o.comm) return this.degraded(base, o, 'exec-after-connect');
-    return {
-      ...base,
-      exePath: facts.exePath,
-      processName: facts.exePath !== null ? path.basename(facts.exePath) : o.comm,
-      cmdline: facts.cmdline,
-      containerId: facts.containerId,
-      degraded: null,
-    };
+    return this.withProcess(base, o, facts);
   }
 
   /**
@@ -169,12 +162,21 @@ export class ClaimsResolver {
       if (this.procs.size >= this.max) this.procs.clear();
       this.procs.set(key, entry);
     }
+    return this.withProcess(base, o, entry);
+  }
+
+  /** Full claims: the base plus the process facts read from /proc for the kernel-named process. */
+  private withProcess(
+    base: ClaimsBase,
+    o: OriginFacts,
+    facts: Pick<ProcEntry, 'exePath' | 'cmdline' | 'containerId'>,
+  ): CallerClaims {
     return {
       ...base,
-      exePath: entry.exePath,
-      processName: entry.exePath !== null ? path.basename(entry.exePath) : o.comm,
-      cmdline: entry.cmdline,
-      containerId: entry.containerId,
+      exePath: facts.exePath,
+      processName: facts.exePath !== null ? path.basename(facts.exePath) : o.comm,
+      cmdline: facts.cmdline,
+      containerId: facts.containerId,
       degraded: null,
     };
   }
