@@ -1,6 +1,6 @@
 import { createSecretKey } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
-import { AuditBatcher } from '../audit/index.js';
+import { AuditBatcher, transferList } from '../audit/index.js';
 import { ClaimsResolver, loopbackPeerUid } from '../identity/index.js';
 import { answerMetricsRequests, createWorkerMetrics } from '../metrics/index.js';
 import { authorize, compilePolicy, compilePolicyPure, type PolicySnapshot } from '../policy/index.js';
@@ -32,7 +32,9 @@ const init = workerData as WorkerInit;
 const post = (m: WorkerToMain) => port.postMessage(m);
 
 const resolver = new ClaimsResolver({ userInfo: (uid) => userInfo(uid), groupName: (gid) => groupName(gid) });
-const batcher = new AuditBatcher((batch) => post({ type: 'gpa:audit', batch }));
+const batcher = new AuditBatcher((batch) =>
+  port.postMessage({ type: 'gpa:audit', batch } satisfies WorkerToMain, transferList(batch)),
+);
 const metrics = init.metrics ? createWorkerMetrics(init.index) : null;
 if (metrics !== null) answerMetricsRequests(port, () => metrics.getMetricsAsJSON());
 

@@ -48,15 +48,14 @@ export class AuditLog {
     this.dropped += batch.dropped;
     this.summaries.add(batch.summaries);
     if (batch.records === 0) return;
-    const bytes = Buffer.byteLength(batch.text);
+    const bytes = batch.bytes.byteLength;
     if (this.backlog + bytes > this.maxBacklog) {
       this.dropped += batch.records;
       return;
     }
     this.backlog += bytes;
-    // Bytes outside the JS heap while the write is pending: the string dies young instead of
-    // surviving into the old generation (which grew the main thread's heap under sustained load).
-    const data = Buffer.from(batch.text, 'utf8');
+    // Bytes outside the JS heap while the write is pending (a view, not a copy).
+    const data = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, bytes);
     this.chain = this.chain.then(() => this.writeBatch(data, bytes, batch.records));
   }
 

@@ -94,6 +94,68 @@ describe('audit log', () => {
     assert.equal(parsed.target, '/metadata/instance?api-version=2021-02-01');
   });
 
+  it('writes ASCII lines: non-ASCII names and targets are \\u-escaped and read back unchanged', async () => {
+    const log = new AuditLog({ folder: tmp() });
+    const b = new AuditBatcher((batch) => log.append(batch));
+    const name = 'jos\u00e9-\u65e5\u672c-\u{1f600}';
+    const r = rec(1, { comm: name, target: '/metadata/instance?q=\u00e9' });
+    r.caller!.userName = name;
+    r.caller!.exePath = `/opt/${name}/bin`;
+    b.record(r);
+    // The same claims object again with another destination: the cached connection piece must not leak.
+    b.record({ ...r, origDst: '168.63.129.16:80', endpoint: 'wireserver', requestId: 2 });
+    b.flush();
+    await log.close();
+    const raw = readFileSync(log.file);
+    assert.ok(
+      raw.every((byte) => byte < 0x80),
+      'every byte is ASCII',
+    );
+    const [first, second] = lines(log.file).map((l) => JSON.parse(l));
+    assert.equal(first.caller.userName, name);
+    assert.equal(first.caller.exePath, `/opt/${name}/bin`);
+    assert.equal(first.comm, name);
+    assert.equal(first.target, '/metadata/instance?q=\u00e9');
+    assert.equal(first.origDst, '169.254.169.254:80');
+    assert.equal(second.origDst, '168.63.129.16:80');
+    assert.equal(second.endpoint, 'wireserver');
+    assert.equal(second.requestId, 2);
+  });
+
+  it('keeps each decision and status in its own line when one caller alternates between them', async () => {
+    const log = new AuditLog({ folder: tmp() });
+    const b = new AuditBatcher((batch) => log.append(batch));
+    const base = rec(1);
+    const kinds = [
+      { outcome: 'allow', code: 'ALLOW', ruleId: 'r1', status: 200 },
+      { outcome: 'deny', code: 'DENY', ruleId: 'r2', status: 403 },
+      { outcome: 'audit-deny', code: 'AUDIT', ruleId: null, status: 200 },
+    ] as const;
+    for (let i = 0; i < 30; i++) b.record({ ...base, ...kinds[i % 3]!, requestId: i });
+    b.flush();
+    await log.close();
+    const all = lines(log.file).map((l) => JSON.parse(l));
+    assert.equal(all.length, 30);
+    for (const [i, l] of all.entries()) {
+      const k = kinds[i % 3]!;
+      assert.deepEqual(
+        [l.requestId, l.outcome, l.code, l.ruleId, l.status],
+        [i, k.outcome, k.code, k.ruleId, k.status],
+      );
+    }
+    // 10 of each; the failed table holds the deny and audit-deny rows only.
+    const rows = log.summaries.connectionSummary();
+    assert.deepEqual(rows.map((x) => [x.responseStatus, x.count]).sort(), [
+      ['200', 20],
+      ['403', 10],
+    ]);
+    const failed = log.summaries.failedAuthenticateSummary();
+    assert.deepEqual(failed.map((x) => [x.responseStatus, x.count]).sort(), [
+      ['200', 10],
+      ['403', 10],
+    ]);
+  });
+
   it('redacts secrets in the query of a logged target', async () => {
     const log = new AuditLog({ folder: tmp() });
     const b = new AuditBatcher((batch) => log.append(batch));
