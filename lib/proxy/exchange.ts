@@ -20,17 +20,6 @@ export interface ExchangeHost {
   resumeClient(): void;
 }
 
-// Response headers that describe one hop, not the message; the agent sets its own framing.
-const RESPONSE_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'upgrade',
-  'x-ms-azure-host-authorization',
-]);
-
 /** Up to this many body bytes are copied next to their head so both leave in one write. */
 const JOIN_LIMIT = 64 * 1024;
 
@@ -42,13 +31,26 @@ function joined(head: string, buf: Buffer, s: number, e: number): Buffer {
   return out;
 }
 
-/** Writes `buf[s, e)` to `sock`, preceded by `head` when given, in as few writes as sensible. */
-function send(sock: net.Socket, head: string | null, buf: Buffer, s: number, e: number): boolean {
-  if (head === null) return e > s ? sock.write(s === 0 && e === buf.length ? buf : buf.subarray(s, e)) : true;
-  if (e <= s) return sock.write(head, 'latin1');
-  if (e - s <= JOIN_LIMIT) return sock.write(joined(head, buf, s, e));
-  sock.write(head, 'latin1');
-  return sock.write(buf.subarray(s, e));
+/** Writes `buf[s, e)` to `sock` (nothing when empty). */
+function send(sock: net.Socket, buf: Buffer, s: number, e: number): boolean {
+  return e > s ? sock.write(s === 0 && e === buf.length ? buf : buf.subarray(s, e)) : true;
+}
+
+const STATUS_PREFIX = Buffer.from('HTTP/1.1 ', 'latin1');
+// What the agent appends to every relayed head: the pass-through marker, its framing, the blank line.
+const TAIL_KEEP = Buffer.from(PASS_THROUGH_MARKER + '\r\n', 'latin1');
+const TAIL_CLOSE = Buffer.from(PASS_THROUGH_MARKER + 'connection: close\r\n\r\n', 'latin1');
+const TAIL_KEEP_10 = Buffer.from(PASS_THROUGH_MARKER + 'connection: keep-alive\r\n\r\n', 'latin1');
+
+function rangesLength(r: number[]): number {
+  let n = 0;
+  for (let i = 0; i < r.length; i += 2) n += r[i + 1]! - r[i]!;
+  return n;
+}
+
+function copyRanges(src: Buffer, r: number[], out: Buffer, at: number): number {
+  for (let i = 0; i < r.length; i += 2) at += src.copy(out, at, r[i]!, r[i + 1]!);
+  return at;
 }
 
 /**
@@ -176,51 +178,69 @@ export class Exchange implements UpstreamOwner {
         continue;
       }
       this.respBuf = null;
-      this.relayBody(buf, r.headEnd, this.startResponse(r.head));
+      this.startResponse(r.head);
+      this.relayBody(buf, r.headEnd, true);
       return;
     }
   }
 
-  /** Takes the response head and returns the head to send to the client (written with the first body bytes). */
-  private startResponse(head: ResponseHead): string {
+  /** Takes the response head: framing state for the body, and whether the client connection ends. */
+  private startResponse(head: ResponseHead): void {
     this.resp = head;
     this.status = head.status;
     this.headAt = performance.now();
     const v10 = this.host.clientVersion === 10;
-    const passChunked = head.framing === 'chunked' && !v10;
     if (head.framing === 'chunked') this.decoder = new ChunkedDecoder();
     else if (head.framing === 'length') this.remaining = head.contentLength;
     this.closeAfter =
       this.clientWantsClose || head.framing === 'close' || (head.framing === 'chunked' && v10) || !this.requestComplete;
-    let out = 'HTTP/1.1 ' + head.status + ' ' + head.reason + '\r\n';
-    for (const [name, value] of head.headers) {
-      if (RESPONSE_HOP.has(name)) continue;
-      if (name === 'transfer-encoding' && !passChunked) continue;
-      out += name + ': ' + value + '\r\n';
-    }
-    out += PASS_THROUGH_MARKER;
-    if (this.closeAfter) out += 'connection: close\r\n';
-    else if (v10) out += 'connection: keep-alive\r\n';
-    return out + '\r\n';
   }
 
   /**
-   * Relays body bytes `buf[start..]` to the client; `head` (the first call only) goes out in the same
-   * write as the body bytes that came with it.
+   * Writes the client's response head, followed in the same buffer by `buf[s, e)` (the first body
+   * bytes) when they are few: `HTTP/1.1`, the upstream's status code and reason, the header lines
+   * the agent keeps copied as they came (`src` is the buffer the head was parsed from), the
+   * pass-through marker and the agent's framing.
    */
-  private relayBody(buf: Buffer, start: number, head: string | null = null): void {
+  private writeHead(src: Buffer, s: number, e: number): boolean {
+    const head = this.resp!;
+    const v10 = this.host.clientVersion === 10;
+    const tail = this.closeAfter ? TAIL_CLOSE : v10 ? TAIL_KEEP_10 : TAIL_KEEP;
+    const [rs, re] = head.statusRest;
+    const te = head.framing === 'chunked' && !v10 ? head.te : null;
+    const body = e - s <= JOIN_LIMIT ? e - s : 0;
+    const length =
+      STATUS_PREFIX.length + (re - rs) + rangesLength(head.keep) + (te ? rangesLength(te) : 0) + tail.length + body;
+    const out = Buffer.allocUnsafe(length);
+    let at = STATUS_PREFIX.copy(out, 0);
+    at += src.copy(out, at, rs, re);
+    at = copyRanges(src, head.keep, out, at);
+    if (te) at = copyRanges(src, te, out, at);
+    at += tail.copy(out, at);
+    if (body > 0) src.copy(out, at, s, e);
+    const client = this.host.socket;
+    if (body > 0 || e <= s) return client.write(out);
+    client.write(out);
+    return client.write(src.subarray(s, e));
+  }
+
+  /**
+   * Relays body bytes `buf[start..]` to the client. On the first call (`first`, `buf` holding the
+   * head) the head goes out in the same write as the body bytes that came with it.
+   */
+  private relayBody(buf: Buffer, start: number, first = false): void {
     const resp = this.resp!;
     const client = this.host.socket;
     let ok = true;
     switch (resp.framing) {
       case 'none':
-        if (head !== null) client.write(head, 'latin1');
+        if (first) this.writeHead(buf, 0, 0);
         if (start < buf.length) this.unusable = true;
         this.finish();
         return;
       case 'length': {
         const n = Math.min(this.remaining, buf.length - start);
-        ok = send(client, head, buf, start, start + n);
+        ok = first ? this.writeHead(buf, start, start + n) : send(client, buf, start, start + n);
         this.remaining -= n;
         if (this.remaining === 0) {
           if (start + n < buf.length) this.unusable = true;
@@ -232,7 +252,7 @@ export class Exchange implements UpstreamOwner {
       case 'chunked': {
         const dec = this.decoder!;
         const v10 = this.host.clientVersion === 10;
-        if (v10 && head !== null) client.write(head, 'latin1');
+        if (v10 && first) this.writeHead(buf, 0, 0);
         const end = dec.feed(
           buf,
           start,
@@ -241,11 +261,11 @@ export class Exchange implements UpstreamOwner {
         );
         if (end === -1) {
           // Nothing sent yet: the client gets a clean 502 instead of a truncated response.
-          if (!v10 && head !== null) this.fail(502, 'upstream_bad_response', dec.error ?? 'bad chunked body');
+          if (!v10 && first) this.fail(502, 'upstream_bad_response', dec.error ?? 'bad chunked body');
           else this.abortBoth();
           return;
         }
-        if (!v10) ok = send(client, head, buf, start, end);
+        if (!v10) ok = first ? this.writeHead(buf, start, end) : send(client, buf, start, end);
         if (dec.done) {
           if (end < buf.length) this.unusable = true;
           this.finish();
@@ -254,7 +274,7 @@ export class Exchange implements UpstreamOwner {
         break;
       }
       case 'close':
-        ok = send(client, head, buf, start, buf.length);
+        ok = first ? this.writeHead(buf, start, buf.length) : send(client, buf, start, buf.length);
         break;
     }
     if (!ok) this.conn?.socket.pause();

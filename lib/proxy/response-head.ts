@@ -3,11 +3,18 @@ import { Buffer } from 'node:buffer';
 /** How the body of an upstream response is delimited. */
 export type BodyFraming = 'none' | 'length' | 'chunked' | 'close';
 
-/** A parsed upstream response head; header names lowercased, values latin1 (wire bytes). */
+/**
+ * A parsed upstream response head. It keeps byte ranges into the buffer it was parsed from rather
+ * than strings: the agent forwards the header lines it keeps as they came (one copy, no rebuild).
+ */
 export interface ResponseHead {
   status: number;
-  reason: string;
-  headers: [string, string][];
+  /** `[start, end)` of the status code, reason and CRLF: what follows `HTTP/1.x ` on the status line. */
+  statusRest: [number, number];
+  /** `[start, end)` pairs, flattened: header lines (with their CRLF) forwarded as they are. */
+  keep: number[];
+  /** Transfer-Encoding lines, forwarded only when the client gets the chunked body as it is. */
+  te: number[];
   framing: BodyFraming;
   contentLength: number;
   /** The upstream will close its side after this response (no reuse). */
@@ -26,6 +33,59 @@ const HTTP1 = Buffer.from('HTTP/1.', 'latin1');
 // Bytes JavaScript's `\s` matches in a latin1 string: HT, LF, VT, FF, CR, SP, NBSP.
 const WS = new Uint8Array(256);
 for (const c of [9, 10, 11, 12, 13, 32, 0xa0]) WS[c] = 1;
+
+// Header names the parser acts on, lowercase. A name's bytes are compared with `| 0x20`, which is
+// exact for names made of letters and `-` (no other byte ORs to a lowercase letter or `-` inside a
+// header line, where CR ends the line).
+const enum Name {
+  Other,
+  /** Hop-by-hop: not forwarded. */
+  Hop,
+  ContentLength,
+  TransferEncoding,
+  Connection,
+}
+const NAMES: [string, Name][] = [
+  ['content-length', Name.ContentLength],
+  ['transfer-encoding', Name.TransferEncoding],
+  ['connection', Name.Connection],
+  ['keep-alive', Name.Hop],
+  ['proxy-connection', Name.Hop],
+  ['te', Name.Hop],
+  ['trailer', Name.Hop],
+  ['upgrade', Name.Hop],
+  // The host's own marker header: the agent sets it on every response it relays.
+  ['x-ms-azure-host-authorization', Name.Hop],
+];
+/** By name length: the lowercase names of that length, as bytes. */
+const NAMES_BY_LENGTH: [Uint8Array, Name][][] = [];
+for (const [name, kind] of NAMES) {
+  (NAMES_BY_LENGTH[name.length] ??= []).push([Buffer.from(name, 'latin1'), kind]);
+}
+
+function nameOf(buf: Buffer, start: number, end: number): Name {
+  const candidates = NAMES_BY_LENGTH[end - start];
+  if (candidates === undefined) return Name.Other;
+  outer: for (const [bytes, kind] of candidates) {
+    for (let i = 0; i < bytes.length; i++) if ((buf[start + i]! | 0x20) !== bytes[i]) continue outer;
+    return kind;
+  }
+  return Name.Other;
+}
+
+/** Appends `[s, e)` to a flattened range list, merging it with the previous range when they touch. */
+function addRange(ranges: number[], s: number, e: number): void {
+  const n = ranges.length;
+  if (n > 0 && ranges[n - 1] === s) ranges[n - 1] = e;
+  else ranges.push(s, e);
+}
+
+/** True when `buf[s, e)` is `word` in any case (word: lowercase letters and `-`). */
+function bytesAre(buf: Buffer, s: number, e: number, word: string): boolean {
+  if (e - s !== word.length) return false;
+  for (let i = 0; i < word.length; i++) if ((buf[s + i]! | 0x20) !== word.charCodeAt(i)) return false;
+  return true;
+}
 
 function bad(reason: string): ResponseHeadResult {
   return { kind: 'error', reason };
@@ -63,8 +123,9 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, reque
   const status = (buf[s + 9]! - 48) * 100 + (buf[s + 10]! - 48) * 10 + (buf[s + 11]! - 48);
   const head: ResponseHead = {
     status,
-    reason: lineEnd > s + 12 ? buf.toString('latin1', s + 13, lineEnd) : '',
-    headers: [],
+    statusRest: [s + 9, lineEnd + 2],
+    keep: [],
+    te: [],
     framing: 'close',
     contentLength: -1,
     close: http10,
@@ -90,34 +151,52 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, reque
       eol++;
     }
     if (colon <= p) return bad('malformed response header');
-    const name = buf.toString('latin1', p, colon).toLowerCase();
+    const lineStart = p;
+    p = eol + 2;
+    const kind = nameOf(buf, lineStart, colon);
+    if (kind === Name.Other) {
+      addRange(head.keep, lineStart, p);
+      continue;
+    }
+    if (kind === Name.Hop) continue;
     let vs = colon + 1;
     let ve = eol;
     while (vs < ve && WS[buf[vs]!] === 1) vs++;
     while (ve > vs && WS[buf[ve - 1]!] === 1) ve--;
-    const value = buf.toString('latin1', vs, ve);
-    p = eol + 2;
-    head.headers.push([name, value]);
-    switch (name) {
-      case 'content-length': {
-        if (!/^[0-9]{1,15}$/.test(value)) return bad('invalid response Content-Length');
-        const n = Number(value);
+    switch (kind) {
+      case Name.ContentLength: {
+        // 1 to 15 digits, nothing else.
+        if (ve - vs < 1 || ve - vs > 15) return bad('invalid response Content-Length');
+        let n = 0;
+        for (let i = vs; i < ve; i++) {
+          const d = buf[i]! - 48;
+          if (d < 0 || d > 9) return bad('invalid response Content-Length');
+          n = n * 10 + d;
+        }
         if (head.contentLength !== -1 && head.contentLength !== n) return bad('conflicting response Content-Length');
         head.contentLength = n;
+        addRange(head.keep, lineStart, p);
         break;
       }
-      case 'transfer-encoding': {
+      case Name.TransferEncoding: {
         sawTe = true;
-        const codings = value.toLowerCase().split(',');
+        const codings = buf.toString('latin1', vs, ve).toLowerCase().split(',');
         if (codings[codings.length - 1]!.trim() === 'chunked') chunked = true;
         else head.close = true; // not chunked last: the body runs until close (RFC 9112 §6.3)
+        head.te.push(lineStart, p);
         break;
       }
-      case 'connection':
-        for (const t of value.toLowerCase().split(',')) {
-          const token = t.trim();
-          if (token === 'close') head.close = true;
-          else if (token === 'keep-alive' && http10) head.close = false;
+      case Name.Connection:
+        // Hop-by-hop: read, not forwarded. The usual single token is compared as bytes.
+        if (bytesAre(buf, vs, ve, 'keep-alive')) {
+          if (http10) head.close = false;
+        } else if (bytesAre(buf, vs, ve, 'close')) head.close = true;
+        else {
+          for (const t of buf.toString('latin1', vs, ve).toLowerCase().split(',')) {
+            const token = t.trim();
+            if (token === 'close') head.close = true;
+            else if (token === 'keep-alive' && http10) head.close = false;
+          }
         }
         break;
     }
