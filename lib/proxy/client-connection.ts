@@ -78,6 +78,7 @@ export class ClientConnection implements ExchangeHost {
   private readonly claims: CallerClaims | null = null;
   /** `address:port` the caller connected to, for its audit records. */
   private readonly origDst: string | null = null;
+  private lastDecision: { snapshot: ProxySnapshot; method: string; target: string; decision: Decision } | null = null;
 
   constructor(
     readonly socket: net.Socket,
@@ -170,10 +171,7 @@ export class ClientConnection implements ExchangeHost {
       } else this.reject(421, 'unattributed', 'connection was not redirected by the agent; connect to the service');
       return;
     }
-    const decision = snapshot.decide(
-      { endpoint: this.route.name, method: head.method, rawTarget: head.target },
-      this.claims!,
-    );
+    const decision = this.decide(snapshot, head);
     cur.decision = decision;
     if (!decision.forward) {
       this.reject(decision.status ?? 403, decision.code, 'request denied by policy');
@@ -201,6 +199,23 @@ export class ClientConnection implements ExchangeHost {
     }
     this.state = State.Body;
     if (this.pending !== null) this.feedBody();
+  }
+
+  /**
+   * The policy's decision for a request of this connection. A decision is a pure function of the
+   * snapshot, the caller's claims (fixed for the connection), the method and the raw target, and a
+   * keep-alive client usually repeats its request: the last answer is reused while those are equal.
+   */
+  private decide(snapshot: ProxySnapshot, head: RequestHead): Decision {
+    const last = this.lastDecision;
+    if (last !== null && last.snapshot === snapshot && last.method === head.method && last.target === head.target)
+      return last.decision;
+    const decision = snapshot.decide(
+      { endpoint: this.route!.name, method: head.method, rawTarget: head.target },
+      this.claims!,
+    );
+    this.lastDecision = { snapshot, method: head.method, target: head.target, decision };
+    return decision;
   }
 
   /** Consumes body bytes from `pending` for the current request (buffered or streamed). */

@@ -37,25 +37,24 @@ for (const c of [9, 10, 11, 12, 13, 32, 0xa0]) WS[c] = 1;
 // Header names the parser acts on, lowercase. A name's bytes are compared with `| 0x20`, which is
 // exact for names made of letters and `-` (no other byte ORs to a lowercase letter or `-` inside a
 // header line, where CR ends the line).
-const enum Name {
-  Other,
-  /** Hop-by-hop: not forwarded. */
-  Hop,
-  ContentLength,
-  TransferEncoding,
-  Connection,
-}
+const OTHER = 0;
+/** Hop-by-hop: not forwarded. */
+const HOP = 1;
+const CONTENT_LENGTH = 2;
+const TRANSFER_ENCODING = 3;
+const CONNECTION = 4;
+type Name = typeof OTHER | typeof HOP | typeof CONTENT_LENGTH | typeof TRANSFER_ENCODING | typeof CONNECTION;
 const NAMES: [string, Name][] = [
-  ['content-length', Name.ContentLength],
-  ['transfer-encoding', Name.TransferEncoding],
-  ['connection', Name.Connection],
-  ['keep-alive', Name.Hop],
-  ['proxy-connection', Name.Hop],
-  ['te', Name.Hop],
-  ['trailer', Name.Hop],
-  ['upgrade', Name.Hop],
+  ['content-length', CONTENT_LENGTH],
+  ['transfer-encoding', TRANSFER_ENCODING],
+  ['connection', CONNECTION],
+  ['keep-alive', HOP],
+  ['proxy-connection', HOP],
+  ['te', HOP],
+  ['trailer', HOP],
+  ['upgrade', HOP],
   // The host's own marker header: the agent sets it on every response it relays.
-  ['x-ms-azure-host-authorization', Name.Hop],
+  ['x-ms-azure-host-authorization', HOP],
 ];
 /** By name length: the lowercase names of that length, as bytes. */
 const NAMES_BY_LENGTH: [Uint8Array, Name][][] = [];
@@ -65,12 +64,12 @@ for (const [name, kind] of NAMES) {
 
 function nameOf(buf: Buffer, start: number, end: number): Name {
   const candidates = NAMES_BY_LENGTH[end - start];
-  if (candidates === undefined) return Name.Other;
+  if (candidates === undefined) return OTHER;
   outer: for (const [bytes, kind] of candidates) {
     for (let i = 0; i < bytes.length; i++) if ((buf[start + i]! | 0x20) !== bytes[i]) continue outer;
     return kind;
   }
-  return Name.Other;
+  return OTHER;
 }
 
 /** Appends `[s, e)` to a flattened range list, merging it with the previous range when they touch. */
@@ -154,17 +153,17 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, reque
     const lineStart = p;
     p = eol + 2;
     const kind = nameOf(buf, lineStart, colon);
-    if (kind === Name.Other) {
+    if (kind === OTHER) {
       addRange(head.keep, lineStart, p);
       continue;
     }
-    if (kind === Name.Hop) continue;
+    if (kind === HOP) continue;
     let vs = colon + 1;
     let ve = eol;
     while (vs < ve && WS[buf[vs]!] === 1) vs++;
     while (ve > vs && WS[buf[ve - 1]!] === 1) ve--;
     switch (kind) {
-      case Name.ContentLength: {
+      case CONTENT_LENGTH: {
         // 1 to 15 digits, nothing else.
         if (ve - vs < 1 || ve - vs > 15) return bad('invalid response Content-Length');
         let n = 0;
@@ -178,7 +177,7 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, reque
         addRange(head.keep, lineStart, p);
         break;
       }
-      case Name.TransferEncoding: {
+      case TRANSFER_ENCODING: {
         sawTe = true;
         const codings = buf.toString('latin1', vs, ve).toLowerCase().split(',');
         if (codings[codings.length - 1]!.trim() === 'chunked') chunked = true;
@@ -186,7 +185,7 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, reque
         head.te.push(lineStart, p);
         break;
       }
-      case Name.Connection:
+      case CONNECTION:
         // Hop-by-hop: read, not forwarded. The usual single token is compared as bytes.
         if (bytesAre(buf, vs, ve, 'keep-alive')) {
           if (http10) head.close = false;

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { splitTarget, verifySignature } from '../../lib/signing/index.js';
 import {
+  allowAll,
   headerOf,
   KEY_GUID,
   randomSplit,
@@ -191,6 +193,49 @@ describe('proxy decisions and attribution', () => {
       assert.equal(up.seen.length, 0);
       assert.equal(p.audits.at(-1)!.code, 'DENY_TEST');
     } finally {
+      await p.close();
+      await up.close();
+    }
+  });
+
+  it("reuses a keep-alive connection's decision for a repeated request, never across snapshots or targets", async () => {
+    const up = await startUpstream();
+    const calls: string[] = [];
+    const p = await startProxy(up.port, {
+      decide: (req) => {
+        calls.push(req.rawTarget);
+        return allowAll(req);
+      },
+    });
+    const sock = net.connect(p.port, '127.0.0.1');
+    let got = '';
+    sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    const ask = async (target: string) => {
+      const before = statuses(got).length;
+      sock.write(`GET ${target} HTTP/1.1\r\nHost: h\r\n\r\n`);
+      const deadline = Date.now() + 3000;
+      while (statuses(got).length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      return statuses(got).at(-1);
+    };
+    try {
+      await new Promise((r) => sock.once('connect', r));
+      assert.equal(await ask('/metadata/instance?api-version=1'), 200);
+      assert.equal(await ask('/metadata/instance?api-version=1'), 200);
+      assert.deepEqual(calls, ['/metadata/instance?api-version=1']);
+      assert.equal(await ask('/metadata/instance?api-version=2'), 200);
+      assert.equal(calls.length, 2);
+      // A new snapshot (new policy or key) decides afresh, on the same connection and target.
+      p.listener.setSnapshot({
+        ...p.listener.ctx.snapshot,
+        epoch: 2,
+        decide: (req) => ({ ...allowAll(req), outcome: 'deny', forward: false, status: 403, code: 'DENY_TEST' }),
+      });
+      assert.equal(await ask('/metadata/instance?api-version=2'), 403);
+      assert.equal(calls.length, 2);
+      assert.equal(p.audits.at(-1)!.code, 'DENY_TEST');
+      assert.equal(up.seen.length, 3);
+    } finally {
+      sock.destroy();
       await p.close();
       await up.close();
     }
