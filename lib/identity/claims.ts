@@ -82,6 +82,20 @@ interface ProcEntry {
 export class ClaimsResolver {
   private readonly users = new Map<number, { value: ReturnType<UserLookup>; expires: number }>();
   private readonly procs = new Map<string, ProcEntry>();
+  /**
+   * The last full claims per pid, for connects the kernel fully identified (start time and
+   * executable). Equal kernel facts, the same cached user answer and unexpired process facts give
+   * an equal object: it is returned as is (claims are never modified), so a client that connects
+   * again and again costs one comparison, and per-claims caches downstream (audit lines) hit.
+   */
+  private readonly recent = new Map<
+    number,
+    Pick<OriginFacts, 'startTimeNs' | 'exeDev' | 'exeIno' | 'uid' | 'gid' | 'cgroupId' | 'comm'> & {
+      user: ReturnType<UserLookup>;
+      expires: number;
+      claims: CallerClaims;
+    }
+  >();
   private readonly userTtl: number;
   private readonly procTtl: number;
   private readonly max: number;
@@ -97,6 +111,21 @@ export class ClaimsResolver {
     if (o.platform === 'win32') return windowsClaims(o, this.opts.logonSession);
     const now = Date.now();
     const user = this.user(o.uid, now);
+    const last = this.recent.get(o.pid);
+    if (
+      last !== undefined &&
+      last.expires > now &&
+      last.user === user &&
+      last.startTimeNs === o.startTimeNs &&
+      last.exeDev === o.exeDev &&
+      last.exeIno === o.exeIno &&
+      last.uid === o.uid &&
+      last.gid === o.gid &&
+      last.cgroupId === o.cgroupId &&
+      last.comm === o.comm &&
+      o.startTimeNs !== undefined
+    )
+      return last.claims;
     const groups = user !== null ? user.groups.slice() : [];
     if (!groups.some((g) => g.gid === o.gid)) groups.push({ gid: o.gid, name: this.safeGroupName(o.gid) });
     const base = {
@@ -107,7 +136,7 @@ export class ClaimsResolver {
       groups,
       cgroupId: o.cgroupId,
     };
-    if (o.exeIno !== undefined && o.exeDev !== undefined) return this.fromKernelExe(base, o, now);
+    if (o.exeIno !== undefined && o.exeDev !== undefined) return this.fromKernelExe(base, o, now, user);
     const comm = currentComm(o.pid, o.tid);
     if (comm === null) return this.degraded(base, o, 'exited');
     if (comm !== o.comm) return this.degraded(base, o, 'exec-after-connect');
@@ -125,7 +154,7 @@ export class ClaimsResolver {
    * link are read from /proc for the key (two small reads). A reused pid, an exec to another binary
    * or (without the start time) a renamed link misses the cache and is checked afresh.
    */
-  private fromKernelExe(base: ClaimsBase, o: OriginFacts, now: number): CallerClaims {
+  private fromKernelExe(base: ClaimsBase, o: OriginFacts, now: number, user: ReturnType<UserLookup>): CallerClaims {
     let startTime: string | null;
     let link: string | null = null;
     let key: string;
@@ -162,7 +191,26 @@ export class ClaimsResolver {
       if (this.procs.size >= this.max) this.procs.clear();
       this.procs.set(key, entry);
     }
-    return this.withProcess(base, o, entry);
+    const claims = this.withProcess(base, o, entry);
+    if (o.startTimeNs !== undefined) {
+      // Shared by every connection with these facts: frozen, so no consumer can alter another's.
+      Object.freeze(claims.groups);
+      Object.freeze(claims);
+      if (this.recent.size >= this.max) this.recent.clear();
+      this.recent.set(o.pid, {
+        startTimeNs: o.startTimeNs,
+        exeDev: o.exeDev,
+        exeIno: o.exeIno,
+        uid: o.uid,
+        gid: o.gid,
+        cgroupId: o.cgroupId,
+        comm: o.comm,
+        user,
+        expires: entry.expires,
+        claims,
+      });
+    }
+    return claims;
   }
 
   /** Full claims: the base plus the process facts read from /proc for the kernel-named process. */

@@ -7,8 +7,10 @@ import {
   containerIdFromCgroup,
   currentComm,
   loopbackPeerUid,
+  readExeIdentity,
   readExePath,
   readProcFacts,
+  readStartTime,
   redactCmdline,
 } from '../../lib/identity/index.js';
 
@@ -95,6 +97,49 @@ describe('claims resolver', () => {
       // A second connection from the same uid reuses the NSS answer.
       resolver.resolve({ pid: child.pid!, tid: child.pid!, uid: 4242, gid: 0, comm: 'sleep', cgroupId: 5n });
       assert.equal(lookups.filter((u) => u === 4242).length, 1);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('returns the same frozen claims for a repeated kernel-identified connect, new ones when any fact differs', async () => {
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await execd(child.pid!, 'sleep');
+      const exe = readExeIdentity(child.pid!)!;
+      const startTimeNs = BigInt(readStartTime(child.pid!)!) * 10_000_000n;
+      const facts = {
+        pid: child.pid!,
+        tid: child.pid!,
+        uid: 4242,
+        gid: 0,
+        comm: 'sleep',
+        cgroupId: 5n,
+        exeDev: exe.dev,
+        exeIno: exe.ino,
+        startTimeNs,
+      };
+      const a = resolver.resolve(facts);
+      assert.equal(a.degraded, null);
+      assert.match(a.exePath ?? '', /\/sleep$/);
+      assert.equal(
+        resolver.resolve({ ...facts, tid: facts.tid + 1 }),
+        a,
+        'same facts (tid is not a claim): same object',
+      );
+      assert.ok(Object.isFrozen(a) && Object.isFrozen(a.groups));
+      for (const other of [{ uid: 1 }, { gid: 7 }, { cgroupId: 6n }, { comm: 'sleepy' }, { exeIno: exe.ino + 1n }]) {
+        const b = resolver.resolve({ ...facts, ...other });
+        assert.notEqual(
+          b,
+          a,
+          JSON.stringify(other, (_k, v) => (typeof v === 'bigint' ? String(v) : v)),
+        );
+      }
+      // Another start time is another process (pid reused): checked against /proc, which disagrees.
+      assert.equal(resolver.resolve({ ...facts, startTimeNs: startTimeNs + 10_000_000n }).degraded, 'exited');
+      const c = resolver.resolve(facts);
+      assert.deepEqual(c, a);
     } finally {
       child.kill('SIGKILL');
     }
