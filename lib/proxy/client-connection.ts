@@ -16,7 +16,7 @@ import type {
   RequestAuditRecord,
 } from './types.js';
 import type { UpstreamPool } from './upstream-pool.js';
-import { buildUpstreamHead } from './upstream-request.js';
+import { buildUpstreamHead, hostDate } from './upstream-request.js';
 
 enum State {
   Head,
@@ -51,6 +51,25 @@ interface Current {
   limit: number;
 }
 
+/**
+ * The last request head of a connection, kept so a client that sends the same head again (a
+ * keep-alive poller) skips the parse, and, within the same host-clock second and snapshot, the
+ * building and signing of the upstream head: each is a pure function of the head bytes, the
+ * connection's claims, the snapshot and the date, so the reused result is the one that would be
+ * computed. Only heads of requests without a body, and small ones (a connection holds its copy).
+ */
+interface HeadMemo {
+  /** The raw head through its blank line (a copy). */
+  bytes: Buffer;
+  /** Its parse; never modified after parsing. */
+  head: RequestHead;
+  /** The upstream head last built for it: valid for this snapshot and date only. */
+  upstream: { snapshot: ProxySnapshot; date: string; bytes: Buffer; signed: boolean } | null;
+}
+
+/** Longest head remembered (bytes); metadata requests are a few hundred. */
+const HEAD_MEMO_MAX = 2048;
+
 /** Normalises `::ffff:a.b.c.d` to `a.b.c.d` (the kernel publishes the IPv4 form). */
 export function normalizeAddress(a: string | undefined): string {
   if (a === undefined) return '';
@@ -78,6 +97,7 @@ export class ClientConnection implements ExchangeHost {
   private readonly claims: CallerClaims | null = null;
   /** `address:port` the caller connected to, for its audit records. */
   private readonly origDst: string | null = null;
+  private headMemo: HeadMemo | null = null;
   private lastDecision: { snapshot: ProxySnapshot; method: string; target: string; decision: Decision } | null = null;
 
   constructor(
@@ -128,6 +148,16 @@ export class ClientConnection implements ExchangeHost {
     const buf = this.pending!;
     const now = performance.now();
     if (this.headStart === 0) this.headStart = now;
+    const memo = this.headMemo;
+    if (memo !== null) {
+      const n = memo.bytes.length;
+      if (buf.length >= n && buf.compare(memo.bytes, 0, n, 0, n) === 0) {
+        // Byte for byte the previous head (which ended with its blank line at n): the same parse.
+        this.pending = n < buf.length ? buf.subarray(n) : null;
+        this.handleRequest(memo.head);
+        return;
+      }
+    }
     const r = parseRequestHead(buf, 0, buf.length, this.ctx.headLimits);
     if (r.kind === 'incomplete') {
       if (now - this.headStart > this.ctx.timeouts.headerMs)
@@ -138,9 +168,14 @@ export class ClientConnection implements ExchangeHost {
       this.reject(r.status, codeForStatus(r.status), r.reason);
       return;
     }
+    const head = r.head;
+    this.headMemo =
+      r.headEnd <= HEAD_MEMO_MAX && head.contentLength <= 0 && !head.chunked && !head.expectContinue
+        ? { bytes: Buffer.from(buf.subarray(0, r.headEnd)), head, upstream: null }
+        : null;
     this.pending = r.headEnd < buf.length ? buf.subarray(r.headEnd) : null;
-    this.clientVersion = r.head.version;
-    this.handleRequest(r.head);
+    this.clientVersion = head.version;
+    this.handleRequest(head);
   }
 
   /** The per-request path, top to bottom. */
@@ -271,12 +306,27 @@ export class ClientConnection implements ExchangeHost {
 
   /** Signs (when a key is held) and forwards a request whose body is complete. */
   private forward(cur: Current, body: Buffer): void {
+    const memo = this.headMemo;
+    if (memo !== null && memo.head === cur.head && body.length === 0) {
+      const u = memo.upstream;
+      if (u !== null && u.snapshot === cur.snapshot && u.date === hostDate(cur.snapshot.hostClockOffsetMs)) {
+        cur.signed = u.signed;
+        this.startExchange(cur.head, u.bytes, body);
+        return;
+      }
+      const up = buildUpstreamHead(cur.head, this.claims!.uid === 0, { kind: 'buffered', body }, cur.snapshot, true);
+      const bytes = Buffer.from(up.text, 'latin1');
+      memo.upstream = { snapshot: cur.snapshot, date: up.date, bytes, signed: up.signed };
+      cur.signed = up.signed;
+      this.startExchange(cur.head, bytes, body);
+      return;
+    }
     const up = buildUpstreamHead(cur.head, this.claims!.uid === 0, { kind: 'buffered', body }, cur.snapshot, true);
     cur.signed = up.signed;
     this.startExchange(cur.head, up.text, body);
   }
 
-  private startExchange(head: RequestHead, text: string, body: Buffer | null): Exchange {
+  private startExchange(head: RequestHead, text: string | Buffer, body: Buffer | null): Exchange {
     const ex = new Exchange(
       this,
       this.pool,

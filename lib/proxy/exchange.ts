@@ -80,7 +80,8 @@ export class Exchange implements UpstreamOwner {
     private readonly pool: UpstreamPool,
     private readonly target: UpstreamTarget,
     private readonly method: string,
-    private readonly head: string,
+    /** The upstream request head: text (latin1) or, when reused across requests, its bytes. */
+    private readonly head: string | Buffer,
     /** The whole body when buffered; null when it is streamed with writeBody/endBody. */
     private readonly body: Buffer | null,
     private readonly responseMs: number,
@@ -108,16 +109,17 @@ export class Exchange implements UpstreamOwner {
         const s = conn.socket;
         // Head and body in one write (one syscall, one segment) unless the body is large.
         const body = this.body;
+        const head = this.head;
         if (this.queue !== null) {
           s.cork();
-          s.write(this.head, 'latin1');
+          s.write(head, 'latin1');
           for (const b of this.queue.splice(0)) s.write(b);
           s.uncork();
-        } else if (body === null || body.length === 0) s.write(this.head, 'latin1');
-        else if (body.length <= JOIN_LIMIT) s.write(joined(this.head, body, 0, body.length));
+        } else if (body === null || body.length === 0) s.write(head, 'latin1');
+        else if (body.length <= JOIN_LIMIT && typeof head === 'string') s.write(joined(head, body, 0, body.length));
         else {
           s.cork();
-          s.write(this.head, 'latin1');
+          s.write(head, 'latin1');
           s.write(body);
           s.uncork();
         }

@@ -58,7 +58,7 @@ export function buildUpstreamHead(
   body: UpstreamBody,
   snapshot: ProxySnapshot,
   sign: boolean,
-): { text: string; signed: boolean } {
+): { text: string; signed: boolean; date: string } {
   const out: [string, string][] = [];
   const hop = head.connectionTokens;
   for (const h of head.headers) {
@@ -76,7 +76,8 @@ export function buildUpstreamHead(
   } else if (body.kind === 'length') out.push(['content-length', String(body.length)]);
   else out.push(['transfer-encoding', 'chunked']);
   out.push([HOST_CLAIMS_HEADER, isRoot ? ROOT_CLAIMS : NON_ROOT_CLAIMS]);
-  out.push([HOST_DATE_HEADER, hostDate(snapshot.hostClockOffsetMs)]);
+  const date = hostDate(snapshot.hostClockOffsetMs);
+  out.push([HOST_DATE_HEADER, date]);
 
   let text = head.method + ' ' + head.target + ' HTTP/1.1\r\n';
   for (const [name, value] of out) text += name + ': ' + value + '\r\n';
@@ -88,5 +89,5 @@ export function buildUpstreamHead(
     text += AUTHORIZATION_HEADER + ': ' + authorizationHeaderValue(key.guid, hex) + '\r\n';
     signed = true;
   }
-  return { text: text + '\r\n', signed };
+  return { text: text + '\r\n', signed, date };
 }

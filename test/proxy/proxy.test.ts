@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
+import { createSecretKey, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { splitTarget, verifySignature } from '../../lib/signing/index.js';
@@ -234,6 +235,62 @@ describe('proxy decisions and attribution', () => {
       assert.equal(calls.length, 2);
       assert.equal(p.audits.at(-1)!.code, 'DENY_TEST');
       assert.equal(up.seen.length, 3);
+    } finally {
+      sock.destroy();
+      await p.close();
+      await up.close();
+    }
+  });
+
+  it('signs a repeated head correctly across seconds, header changes and a new key', async () => {
+    const up = await startUpstream();
+    const p = await startProxy(up.port);
+    const sock = net.connect(p.port, '127.0.0.1');
+    let got = '';
+    sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    const ask = async (head: string) => {
+      const before = statuses(got).length;
+      sock.write(head);
+      const deadline = Date.now() + 3000;
+      while (statuses(got).length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      return statuses(got).at(-1);
+    };
+    const headerOfSeen = (i: number, name: string) =>
+      up.seen[i]!.rawHeaders.find(([n]) => n.toLowerCase() === name)?.[1];
+    try {
+      await new Promise((r) => sock.once('connect', r));
+      const a = 'GET /metadata/instance?api-version=1 HTTP/1.1\r\nHost: h\r\nMetadata: true\r\n\r\n';
+      const b = 'GET /metadata/instance?api-version=1 HTTP/1.1\r\nHost: h\r\nMetadata: false\r\n\r\n';
+      assert.equal(await ask(a), 200);
+      assert.equal(await ask(a), 200);
+      assert.equal(await ask(b), 200);
+      // A date one second later must be signed anew.
+      await new Promise((r) => setTimeout(r, 1100));
+      assert.equal(await ask(b), 200);
+      assert.equal(up.seen.length, 4);
+      for (let i = 0; i < 4; i++) assert.ok(verify(p, up.seen[i]!), `request ${i} signed validly`);
+      assert.equal(headerOfSeen(2, 'metadata'), 'false');
+      assert.notEqual(headerOfSeen(2, 'x-ms-azure-host-date'), headerOfSeen(3, 'x-ms-azure-host-date'));
+      // A new key (new snapshot): the same head is signed with it.
+      const key2 = randomBytes(32);
+      const guid2 = '11111111-2222-3333-4444-555555555555';
+      p.listener.setSnapshot({
+        ...p.listener.ctx.snapshot,
+        epoch: 2,
+        key: { guid: guid2, keyObject: createSecretKey(key2) },
+      });
+      assert.equal(await ask(b), 200);
+      const last = up.seen[4]!;
+      const auth = headerOfSeen(4, 'x-ms-azure-host-authorization')!.split(' ');
+      assert.equal(auth[1], guid2);
+      const { rawPath, rawQuery } = splitTarget(last.url);
+      assert.ok(
+        verifySignature(
+          key2,
+          { method: last.method, body: last.body, headers: last.rawHeaders, rawPath, rawQuery },
+          auth[2]!,
+        ),
+      );
     } finally {
       sock.destroy();
       await p.close();
