@@ -238,3 +238,26 @@ export function headerOf(raw: string, name: string): string | undefined {
   const m = new RegExp(`\\r\\n${name}: ([^\\r]*)\\r\\n`, 'i').exec(raw);
   return m?.[1];
 }
+
+/**
+ * One kept-alive client connection: `ask(head)` sends a request head and resolves with the status
+ * of the response it brings (waiting up to 3 s), so a test can act between requests.
+ */
+export async function keepAliveClient(
+  port: number,
+): Promise<{ ask: (head: string) => Promise<number | undefined>; close: () => void }> {
+  const sock = net.connect(port, '127.0.0.1');
+  let got = '';
+  sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
+  await new Promise((r) => sock.once('connect', r));
+  return {
+    ask: async (head: string) => {
+      const before = statuses(got).length;
+      sock.write(head);
+      const deadline = Date.now() + 3000;
+      while (statuses(got).length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      return statuses(got).at(-1);
+    },
+    close: () => sock.destroy(),
+  };
+}

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { createSecretKey, randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { splitTarget, verifySignature } from '../../lib/signing/index.js';
 import {
   allowAll,
   headerOf,
   KEY_GUID,
+  keepAliveClient,
   randomSplit,
   rawExchange,
   startProxy,
@@ -208,18 +208,9 @@ describe('proxy decisions and attribution', () => {
         return allowAll(req);
       },
     });
-    const sock = net.connect(p.port, '127.0.0.1');
-    let got = '';
-    sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
-    const ask = async (target: string) => {
-      const before = statuses(got).length;
-      sock.write(`GET ${target} HTTP/1.1\r\nHost: h\r\n\r\n`);
-      const deadline = Date.now() + 3000;
-      while (statuses(got).length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-      return statuses(got).at(-1);
-    };
+    const client = await keepAliveClient(p.port);
+    const ask = (target: string) => client.ask(`GET ${target} HTTP/1.1\r\nHost: h\r\n\r\n`);
     try {
-      await new Promise((r) => sock.once('connect', r));
       assert.equal(await ask('/metadata/instance?api-version=1'), 200);
       assert.equal(await ask('/metadata/instance?api-version=1'), 200);
       assert.deepEqual(calls, ['/metadata/instance?api-version=1']);
@@ -236,7 +227,7 @@ describe('proxy decisions and attribution', () => {
       assert.equal(p.audits.at(-1)!.code, 'DENY_TEST');
       assert.equal(up.seen.length, 3);
     } finally {
-      sock.destroy();
+      client.close();
       await p.close();
       await up.close();
     }
@@ -245,20 +236,11 @@ describe('proxy decisions and attribution', () => {
   it('signs a repeated head correctly across seconds, header changes and a new key', async () => {
     const up = await startUpstream();
     const p = await startProxy(up.port);
-    const sock = net.connect(p.port, '127.0.0.1');
-    let got = '';
-    sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
-    const ask = async (head: string) => {
-      const before = statuses(got).length;
-      sock.write(head);
-      const deadline = Date.now() + 3000;
-      while (statuses(got).length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-      return statuses(got).at(-1);
-    };
+    const client = await keepAliveClient(p.port);
+    const ask = client.ask;
     const headerOfSeen = (i: number, name: string) =>
       up.seen[i]!.rawHeaders.find(([n]) => n.toLowerCase() === name)?.[1];
     try {
-      await new Promise((r) => sock.once('connect', r));
       const a = 'GET /metadata/instance?api-version=1 HTTP/1.1\r\nHost: h\r\nMetadata: true\r\n\r\n';
       const b = 'GET /metadata/instance?api-version=1 HTTP/1.1\r\nHost: h\r\nMetadata: false\r\n\r\n';
       assert.equal(await ask(a), 200);
@@ -292,7 +274,7 @@ describe('proxy decisions and attribution', () => {
         ),
       );
     } finally {
-      sock.destroy();
+      client.close();
       await p.close();
       await up.close();
     }
