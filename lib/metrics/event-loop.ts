@@ -1,58 +1,47 @@
-import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
+import { type EventLoopUtilization, performance } from 'node:perf_hooks';
 import { threadLabel } from './labels.js';
-import { Gauge, type Registry } from './prom.js';
+import { Counter, type Registry } from './prom.js';
 
 /**
- * Event-loop delay of the current thread (main or one worker), sampled by perf_hooks and read at
- * scrape time. The histogram is reset after each read so each scrape reports the interval since
- * the previous one. perf_hooks measures the loop of the thread that created the monitor. Caveat
- * (Node 20, measured): the first tick after a reset is not recorded, so a stall that begins within
- * one resolution (10 ms) of a scrape is missed; later stalls are.
+ * How busy the current thread's event loop is (main or one worker): the time it spent running
+ * callbacks rather than waiting in the poll, read from libuv's own loop metrics at scrape time
+ * (`performance.eventLoopUtilization()`, which in a worker thread reports that worker's loop).
+ * `rate(gpa_event_loop_busy_seconds_total[1m])` is the thread's utilisation (1 = saturated), and a
+ * stalled loop shows up as busy time.
+ *
+ * Nothing is sampled between scrapes. A delay monitor (`monitorEventLoopDelay`, prom-client's
+ * `nodejs_eventloop_lag_*`) is a repeating timer: at its 10 ms resolution it woke every thread of
+ * an idle agent 100 times a second, about 1% of a core on an idle VM for a number nobody was
+ * reading. Requests that waited for a busy loop show in the latency histograms.
  */
-export class EventLoopLag {
-  private readonly h: IntervalHistogram;
+export class EventLoopBusy {
+  private last: EventLoopUtilization = performance.eventLoopUtilization();
+  private stopped = false;
 
   constructor(registry: Registry, thread: number | 'main') {
-    this.h = monitorEventLoopDelay({ resolution: 10 });
-    this.h.enable();
     const label = { thread: threadLabel(thread) };
-    const h = this.h;
-    const toSeconds = (ns: number) => (Number.isFinite(ns) ? ns / 1e9 : 0);
-    // One collect reads and resets; the other gauges take their values from that read.
-    let last = { p50: 0, p99: 0, max: 0 };
-    new Gauge({
-      name: 'gpa_event_loop_lag_p99_seconds',
-      help: 'Event-loop delay 99th percentile since the previous scrape, per thread',
+    const self = this;
+    new Counter({
+      name: 'gpa_event_loop_busy_seconds_total',
+      help: 'Time the thread spent running callbacks rather than waiting for events, per thread',
       labelNames: ['thread'],
       registers: [registry],
       collect() {
-        last = h.count > 0 ? { p50: h.percentile(50), p99: h.percentile(99), max: h.max } : { p50: 0, p99: 0, max: 0 };
-        h.reset();
-        this.set(label, toSeconds(last.p99));
-      },
-    });
-    new Gauge({
-      name: 'gpa_event_loop_lag_p50_seconds',
-      help: 'Event-loop delay median since the previous scrape, per thread',
-      labelNames: ['thread'],
-      registers: [registry],
-      collect() {
-        this.set(label, toSeconds(last.p50));
-      },
-    });
-    new Gauge({
-      name: 'gpa_event_loop_lag_max_seconds',
-      help: 'Event-loop delay maximum since the previous scrape, per thread',
-      labelNames: ['thread'],
-      registers: [registry],
-      collect() {
-        this.set(label, toSeconds(last.max));
+        // The histogram is cumulative in libuv; each collect adds what accrued since the last one.
+        this.inc(label, self.stopped ? 0 : self.takeActiveSeconds());
       },
     });
   }
 
-  /** Stops sampling (call when the thread shuts down). */
+  private takeActiveSeconds(): number {
+    const now = performance.eventLoopUtilization();
+    const delta = performance.eventLoopUtilization(now, this.last);
+    this.last = now;
+    return Math.max(0, delta.active) / 1000;
+  }
+
+  /** Stops accruing (call when the thread shuts down); nothing runs in between anyway. */
   stop(): void {
-    this.h.disable();
+    this.stopped = true;
   }
 }

@@ -10,7 +10,7 @@ export {
   type PolicyCompileInput,
   type RedirectorMetricsInput,
 } from './control-metrics.js';
-export { EventLoopLag } from './event-loop.js';
+export { EventLoopBusy } from './event-loop.js';
 export {
   DECISIONS,
   decisionLabel,

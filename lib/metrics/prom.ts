@@ -20,11 +20,35 @@ export type Gauge<T extends string = string> = PromClient.Gauge<T>;
 export type MetricObjectWithValues<T extends PromClient.MetricValue<string>> = PromClient.MetricObjectWithValues<T>;
 export type MetricValue<T extends string> = PromClient.MetricValue<T>;
 
-/** Process metrics (CPU, RSS, fds, GC): the main thread only. */
-export function collectDefaultMetrics(
-  config: PromClient.DefaultMetricsCollectorConfiguration<'text/plain; version=0.0.4; charset=utf-8'>,
-): void {
-  (require('prom-client/lib/defaultMetrics') as typeof PromClient.collectDefaultMetrics)(config);
+/**
+ * prom-client's default collectors, read at scrape time, minus `eventLoopLag`: that one is a
+ * repeating 10 ms timer (see event-loop.ts), and the agent reports its loops' busy time instead.
+ */
+const DEFAULT_METRICS_WITHOUT_TIMERS = [
+  'processCpuTotal',
+  'processStartTime',
+  'osMemoryHeap',
+  'processOpenFileDescriptors',
+  'processMaxFileDescriptors',
+  'processResources',
+  'processHandles',
+  'processRequests',
+  'heapSizeAndUsed',
+  'heapSpacesSizeAndUsed',
+  'version',
+  'gc',
+] as const;
+
+type DefaultMetricsConfig = PromClient.DefaultMetricsCollectorConfiguration<'text/plain; version=0.0.4; charset=utf-8'>;
+
+/** Process metrics (CPU, RSS, fds, heap, GC): the main thread only. */
+export function collectDefaultMetrics(config: DefaultMetricsConfig): void {
+  for (const name of DEFAULT_METRICS_WITHOUT_TIMERS) {
+    // processResources needs process.getActiveResourcesInfo (Node 17+), as prom-client checks too.
+    if (name === 'processResources' && typeof process.getActiveResourcesInfo !== 'function') continue;
+    const collector = require(`prom-client/lib/metrics/${name}`) as (r: unknown, c: DefaultMetricsConfig) => void;
+    collector(config.register, config);
+  }
 }
 
 /** Merges per-thread metric JSON (prom-client's AggregatorRegistry.aggregate), loaded on first scrape. */

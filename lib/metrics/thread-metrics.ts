@@ -1,7 +1,7 @@
 import type { ThreadMetrics } from './aggregate.js';
 import { mergeThreadMetrics } from './aggregate.js';
 import { ControlMetrics } from './control-metrics.js';
-import { EventLoopLag } from './event-loop.js';
+import { EventLoopBusy } from './event-loop.js';
 import { collectDefaultMetrics, Registry } from './prom.js';
 import { type RequestDoneRecord, RequestMetrics } from './request-metrics.js';
 import { type MessageEndpoint, requestWorkerMetrics } from './worker-protocol.js';
@@ -20,13 +20,13 @@ export interface WorkerMetrics {
 export function createWorkerMetrics(workerIndex: number): WorkerMetrics {
   const registry = new Registry();
   const requests = new RequestMetrics(registry);
-  const lag = new EventLoopLag(registry, workerIndex);
+  const loop = new EventLoopBusy(registry, workerIndex);
   return {
     registry,
     requests,
     onRequestDone: (r) => requests.onRequestDone(r),
     getMetricsAsJSON: () => registry.getMetricsAsJSON() as Promise<ThreadMetrics>,
-    close: () => lag.stop(),
+    close: () => loop.stop(),
   };
 }
 
@@ -43,12 +43,12 @@ export interface AgentMetrics {
   close(): void;
 }
 
-/** Creates the main thread's registry: control-plane metrics, process metrics, main-loop lag. */
+/** Creates the main thread's registry: control-plane metrics, process metrics, main-loop busy time. */
 export function createAgentMetrics(opts: { workerTimeoutMs?: number; processMetrics?: boolean } = {}): AgentMetrics {
   const registry = new Registry();
   const control = new ControlMetrics(registry);
   const requests = new RequestMetrics(registry);
-  const lag = new EventLoopLag(registry, 'main');
+  const loop = new EventLoopBusy(registry, 'main');
   // Process-wide numbers (RSS, CPU, fds) exist once per process, so only the main thread reports them.
   if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'gpa_' });
   let workers: MessageEndpoint[] = [];
@@ -66,6 +66,6 @@ export function createAgentMetrics(opts: { workerTimeoutMs?: number; processMetr
       ]);
       return mergeThreadMetrics(sets.filter((s): s is ThreadMetrics => s !== null));
     },
-    close: () => lag.stop(),
+    close: () => loop.stop(),
   };
 }

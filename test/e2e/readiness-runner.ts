@@ -21,7 +21,7 @@ function gpa(args: string[]): Promise<{ code: number | null; stdout: string }> {
     c.stdout.on('data', (d) => {
       stdout += d;
     });
-    c.on('exit', (code) => resolve({ code, stdout }));
+    c.on('close', (code) => resolve({ code, stdout }));
   });
 }
 

@@ -100,7 +100,9 @@ export function createTestCgroup(label: string): TestCgroup {
       if (opts.input !== undefined) child.stdin?.end(opts.input);
       else child.stdin?.end();
       const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
-      const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+      // 'close', not 'exit': a process can exit before its stdout has been read to the end, and
+      // a result read at 'exit' then lacks the output (a python client's JSON line went missing so).
+      const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
       clearTimeout(timer);
       return { code, signal, stdout, stderr, pid: child.pid ?? 0 };
     },

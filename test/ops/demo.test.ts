@@ -41,7 +41,7 @@ function gpaAsync(args: string[]): Promise<{ code: number | null; out: string }>
   return new Promise((resolve) => {
     const c = spawn(process.execPath, [bin, ...args]);
     const o = collect(c);
-    c.on('exit', (code) => resolve({ code, out: o.text() }));
+    c.on('close', (code) => resolve({ code, out: o.text() }));
   });
 }
 

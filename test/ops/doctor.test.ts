@@ -18,7 +18,7 @@ function gpa(...args: string[]): Promise<{ status: number | null; stdout: string
     let stderr = '';
     c.stdout.on('data', (d: Buffer) => (stdout += d));
     c.stderr.on('data', (d: Buffer) => (stderr += d));
-    c.on('exit', (status) => resolve({ status, stdout, stderr }));
+    c.on('close', (status) => resolve({ status, stdout, stderr }));
   });
 }
 

@@ -117,7 +117,7 @@ describe('gpa --status against a live /provision endpoint', () => {
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('exit', (code) => resolve({ status: code, stdout, stderr }));
+      child.on('close', (code) => resolve({ status: code, stdout, stderr }));
     });
 
   test('not finished: exit 1, and the first query asks the agent to poll now', async () => {

@@ -29,12 +29,17 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   let stopping: Promise<void> | null = null;
+  let stopped: () => void = () => {};
+  const untilStopped = new Promise<void>((resolve) => (stopped = resolve));
   const stop = (sig: string) => {
     if (stopping) return;
     log('info', `${sig}: draining connections, then stopping`);
-    stopping = agent.stop().catch((err: Error) => {
-      log('error', `stop: ${err.message}`);
-    });
+    stopping = agent
+      .stop()
+      .catch((err: Error) => {
+        log('error', `stop: ${err.message}`);
+      })
+      .then(() => stopped());
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
@@ -53,14 +58,11 @@ export async function run(argv: string[]): Promise<number> {
   process.stdout.write(
     `${JSON.stringify({ event: 'ready', port: agent.listenPort, metricsPort: agent.metricsServer?.port ?? null })}\n`,
   );
-  await new Promise<void>((resolve) => {
-    const t = setInterval(() => {
-      if (stopping) {
-        clearInterval(t);
-        void stopping.then(resolve);
-      }
-    }, 100);
-  });
+  // Wait for a signal without polling: an idle agent is not woken by its own timers. The interval
+  // (the longest Node allows, ~24.8 days) only keeps the process alive should every other handle go.
+  const keepAlive = setInterval(() => {}, 2 ** 31 - 1);
+  await untilStopped;
+  clearInterval(keepAlive);
   log('info', 'stopped');
   return 0;
 }
