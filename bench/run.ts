@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { type AgentTarget, startAgentTarget } from './macro/agent.js';
 import { type BpfStats, startBpfStats } from './macro/bpf-stats.js';
 import { chartSvg } from './macro/chart.js';
@@ -11,6 +12,7 @@ import { measureScenario, type ScenarioResult } from './macro/measure.js';
 import { startNginx } from './macro/nginx.js';
 import { parseOptions, USAGE } from './macro/options.js';
 import { resultBaseName, writeResults } from './macro/output.js';
+import { threadActivity } from './macro/proc.js';
 import { profileText } from './macro/profile.js';
 import { compare, goals, goalTable, table } from './macro/report.js';
 import { allScenarios } from './macro/scenarios.js';
@@ -94,9 +96,21 @@ async function main(): Promise<number> {
   // Idle RSS twice: right after start-up (the first snapshot is in), and after 10 s without load,
   // once start-up garbage is collected and V8's memory reducer has run: the state an agent spends
   // its life in. The goal is judged on the settled figure; both are reported.
+  // The same 10 s also give the idle cost: CPU and wake-ups of all the agent's threads.
   const startRssMiB = agent?.rssMiB();
+  const idleFrom = agent ? threadActivity(agent.mainPid) : null;
+  const idleT0 = performance.now();
   if (agent) await new Promise((r) => setTimeout(r, 10_000));
   const idleRssMiB = agent?.rssMiB();
+  const idleTo = agent ? threadActivity(agent.mainPid) : null;
+  const idleSec = (performance.now() - idleT0) / 1000;
+  const idleCost =
+    idleFrom && idleTo
+      ? {
+          cpuPercent: ((idleTo.runNs - idleFrom.runNs) / 1e9 / idleSec) * 100,
+          wakeupsPerSec: (idleTo.wakeups - idleFrom.wakeups) / idleSec,
+        }
+      : null;
 
   const scenarios = allScenarios().filter(
     (s) => o.scenarioFilter.length === 0 || o.scenarioFilter.some((f) => s.id.includes(f)),
@@ -152,6 +166,7 @@ async function main(): Promise<number> {
             duringMax: agent.rssMax(),
             after: agentAfter?.rssMiBAfter,
           },
+          idle: idleCost,
         }
       : null,
     loadAverageAtEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
@@ -170,6 +185,10 @@ async function main(): Promise<number> {
     process.stdout.write(
       `agent RSS MiB: at start ${a.atStart?.toFixed(1)}, idle before (10 s settled) ${a.idleBefore?.toFixed(1)}, max during ${a.duringMax.toFixed(1)}, after ${a.after?.toFixed(1)}\n`,
     );
+    if (idleCost !== null)
+      process.stdout.write(
+        `agent at idle (same 10 s, all threads): ${idleCost.cpuPercent.toFixed(2)}% of a core, ${idleCost.wakeupsPerSec.toFixed(1)} wake-ups/s\n`,
+      );
   }
   if (ebpf) {
     for (const p of ebpf.programs)

@@ -1,6 +1,9 @@
 // `--soak`: the agent under steady mixed load for N minutes. RSS and open descriptors are sampled
 // at short idle pauses between load chunks (so in-flight connections do not count) and compared
 // with the level after the first minute (JIT, pools and caches warm up there). Fails on > 5% growth.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { RESULTS_DIR, resultBaseName } from './output.js';
 import { openFds, rssBytes } from './proc.js';
 import { PATHS } from './scenarios.js';
 import type { SysInfo } from './sysinfo.js';
@@ -76,8 +79,14 @@ export async function runSoak(agent: Target, o: SoakOptions): Promise<number> {
     limit: LIMIT,
     samples,
     machine: o.info,
+    passed: ok,
   };
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  // Kept beside the full runs' results: bench/results/<date>-<host>-soak.json.
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = path.join(RESULTS_DIR, `${resultBaseName(new Date(), o.info.hostname)}-soak.json`);
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  o.log(`wrote ${path.relative(process.cwd(), file)}`);
   process.stdout.write(
     `soak ${ok ? 'PASSED' : 'FAILED'}: RSS ×${report.rssGrowth}, fds ×${report.fdGrowth} (limit ×${LIMIT}), ${requests} requests, ${errors} errors\n`,
   );

@@ -9,7 +9,9 @@ export { RedirectorError } from './errors.js';
 export { STAT_NAMES, STRUCT_SIZES } from './layout.js';
 export { addonPath, bpfObjectPath } from './native.js';
 export {
+  type AddonStartOptions,
   addExemptPid,
+  addonStartOptions,
   createReusePortListener,
   DEFAULT_CONN_MAP_SIZE,
   DEFAULT_PIN_DIR,
@@ -22,6 +24,7 @@ export {
   probe,
   removeExemptPid,
   removeRule,
+  type StartHost,
   setRule,
   socketLookupSupported,
   start,

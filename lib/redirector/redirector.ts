@@ -68,11 +68,100 @@ function stoppedStatus(cgroupPath: string, pinned: boolean): RedirectorStatus {
   return { state: 'stopped', mode: pinned ? 'pinned' : 'links', cgroupPath, programs: [] };
 }
 
+/** What `start()` hands the addon (native.ts NativeAddon.start). */
+export interface AddonStartOptions {
+  objectPath: string;
+  cgroupPath: string;
+  pinDir: string;
+  connMapSize: number;
+  exemptPid: number;
+  exemptCgroupId: bigint;
+}
+
+/** Facts about the host `addonStartOptions` decides on; read from the system by `start()`. */
+export interface StartHost {
+  platform: NodeJS.Platform;
+  pid: number;
+  /** Linux only: the cgroup v2 mount root, and whether a path is a cgroup v2 directory. */
+  cgroup2Root(): string | undefined;
+  isCgroup2Dir(dir: string): boolean;
+  inPidNamespace(): boolean;
+  ownCgroupDir(mount: string): string | undefined;
+  cgroupId(dir: string): bigint;
+  objectPath(): string;
+}
+
+const SYSTEM: StartHost = {
+  platform: process.platform,
+  pid: process.pid,
+  cgroup2Root: () => discoverCgroup2Root(),
+  isCgroup2Dir,
+  inPidNamespace: () => inPidNamespace(),
+  ownCgroupDir,
+  cgroupId,
+  objectPath: () => bpfObjectPath(),
+};
+
+/**
+ * The addon's start options for this host, or why it cannot start (`op`, `message`). Linux attaches
+ * to a cgroup v2 directory and exempts the agent by pid, or by its own cgroup when it runs in a pid
+ * namespace (its pid there is not the one the programs see). Windows has no cgroups: the program
+ * attaches to the default network compartment and the agent is exempted by pid.
+ */
+export function addonStartOptions(
+  opts: RedirectorStartOptions,
+  host: StartHost = SYSTEM,
+): { ok: AddonStartOptions } | { op: string; message: string } {
+  const windows = host.platform === 'win32';
+  const cgroupPath = windows ? '' : (opts.cgroupPath ?? host.cgroup2Root() ?? '');
+  if (!windows && (!cgroupPath || !host.isCgroup2Dir(cgroupPath))) {
+    return {
+      op: 'open cgroup',
+      message: `cgroupPath '${cgroupPath}' is not a cgroup v2 directory: pass a directory under the cgroup2 mount`,
+    };
+  }
+  const connMapSize = opts.connMapSize ?? DEFAULT_CONN_MAP_SIZE;
+  if (!Number.isInteger(connMapSize) || connMapSize < 64 || connMapSize > 1 << 24) {
+    return { op: 'start', message: `connMapSize ${connMapSize} must be an integer in 64..16777216` };
+  }
+  let exemptPid = 0;
+  let exemptCgroupId = 0n;
+  if (opts.exemptSelf ?? true) {
+    if (windows || !host.inPidNamespace()) {
+      exemptPid = host.pid;
+    } else {
+      // Our pid here is not the kernel tgid the programs see: exempt our own cgroup instead, which is
+      // safe only when that cgroup holds nothing but the agent (never the attach point or the root).
+      const mount = host.cgroup2Root() ?? '';
+      const own = host.ownCgroupDir(mount);
+      if (!own || own === mount || own === cgroupPath) {
+        return {
+          op: 'exempt',
+          message:
+            'the agent runs in a pid namespace and its cgroup is shared with clients; run it in its own cgroup (e.g. a systemd service) or outside the pid namespace',
+        };
+      }
+      exemptCgroupId = host.cgroupId(own);
+    }
+  }
+  return {
+    ok: {
+      objectPath: opts.objectPath ?? host.objectPath(),
+      cgroupPath,
+      pinDir: opts.pinDir ?? '',
+      connMapSize,
+      exemptPid,
+      exemptCgroupId,
+    },
+  };
+}
+
 /** Loads and attaches the programs. Failures come back as status (failed/unsupported), not throws. */
 export function start(opts: RedirectorStartOptions = {}): RedirectorStatus {
   localStatus = undefined;
   const pinned = !!opts.pinDir;
-  const cgroupPath = opts.cgroupPath ?? discoverCgroup2Root() ?? '';
+  // The attach point a status reports (Windows: none, the default compartment).
+  const cgroupPath = process.platform === 'win32' ? '' : (opts.cgroupPath ?? discoverCgroup2Root() ?? '');
   const p = probe();
   if (!p.supported) {
     return (localStatus = {
@@ -81,46 +170,16 @@ export function start(opts: RedirectorStartOptions = {}): RedirectorStatus {
       lastError: { op: 'probe', errno: 0, message: p.reasons.join('; ') },
     });
   }
-  const fail = (op: string, message: string): RedirectorStatus =>
-    (localStatus = { ...stoppedStatus(cgroupPath, pinned), state: 'failed', lastError: { op, errno: 0, message } });
-  if (!cgroupPath || !isCgroup2Dir(cgroupPath)) {
-    return fail(
-      'open cgroup',
-      `cgroupPath '${cgroupPath}' is not a cgroup v2 directory: pass a directory under the cgroup2 mount`,
-    );
-  }
-  const connMapSize = opts.connMapSize ?? DEFAULT_CONN_MAP_SIZE;
-  if (!Number.isInteger(connMapSize) || connMapSize < 64 || connMapSize > 1 << 24) {
-    return fail('start', `connMapSize ${connMapSize} must be an integer in 64..16777216`);
-  }
-  let exemptPid = 0;
-  let exemptCgroupId = 0n;
-  if (opts.exemptSelf ?? true) {
-    if (!inPidNamespace()) {
-      exemptPid = process.pid;
-    } else {
-      // Our pid here is not the kernel tgid the programs see: exempt our own cgroup instead, which is
-      // safe only when that cgroup holds nothing but the agent (never the attach point or the root).
-      const mount = discoverCgroup2Root() ?? '';
-      const own = ownCgroupDir(mount);
-      if (!own || own === mount || own === cgroupPath) {
-        return fail(
-          'exempt',
-          'the agent runs in a pid namespace and its cgroup is shared with clients; run it in its own cgroup (e.g. a systemd service) or outside the pid namespace',
-        );
-      }
-      exemptCgroupId = cgroupId(own);
-    }
+  const prepared = addonStartOptions(opts);
+  if (!('ok' in prepared)) {
+    return (localStatus = {
+      ...stoppedStatus(cgroupPath, pinned),
+      state: 'failed',
+      lastError: { op: prepared.op, errno: 0, message: prepared.message },
+    });
   }
   try {
-    return addon('start').start({
-      objectPath: opts.objectPath ?? bpfObjectPath(),
-      cgroupPath,
-      pinDir: opts.pinDir ?? '',
-      connMapSize,
-      exemptPid,
-      exemptCgroupId,
-    });
+    return addon('start').start(prepared.ok);
   } catch (err) {
     throw asRedirectorError(err, 'start');
   }

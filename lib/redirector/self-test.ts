@@ -3,7 +3,7 @@
  * and must arrive at our test listener attributed to itself; our own connect to the same sentinel
  * must reach the real destination (no loop). Run it after start() and before reporting RUNNING.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, rmdirSync } from 'node:fs';
 import net from 'node:net';
@@ -86,13 +86,11 @@ export async function selfTest(opts: SelfTestOptions = {}): Promise<SelfTestResu
     }
     const origin = seen[0];
     if (!origin) return fail('child reached the listener but no attribution record was found');
-    const pidOk = inPidNamespace() || origin.pid === child.pid;
-    if (
-      !pidOk ||
-      origin.uid !== process.getuid?.() ||
-      origin.origPort !== sentinelPort ||
-      origin.origDst !== sentinel
-    ) {
+    const pidOk = (process.platform === 'linux' && inPidNamespace()) || origin.pid === child.pid;
+    // The caller as the kernel saw it: our uid on Linux; on Windows a logon session (no uids there).
+    const callerOk =
+      origin.platform === 'win32' ? typeof origin.logonId === 'bigint' : origin.uid === process.getuid?.();
+    if (!pidOk || !callerOk || origin.origPort !== sentinelPort || origin.origDst !== sentinel) {
       return fail(
         `attribution mismatch: expected pid ${child.pid} uid ${process.getuid?.()} dst ${sentinel}:${sentinelPort}, got pid ${origin.pid} uid ${origin.uid} dst ${origin.origDst}:${origin.origPort}`,
         origin,
@@ -129,9 +127,11 @@ async function runChild(
   attachCgroup: string,
   timeoutMs: number,
 ): Promise<{ pid: number; output: string }> {
+  const argv = [process.execPath, '-e', CHILD_SCRIPT, host, String(port)];
+  // Windows has no cgroups: the program is attached to the whole network compartment.
+  if (process.platform === 'win32') return collectChild(spawn(argv[0]!, argv.slice(1), CHILD_STDIO), timeoutMs);
   const own = ownCgroupDir(discoverCgroup2Root() ?? '');
   const inside = own !== undefined && (own === attachCgroup || own.startsWith(attachCgroup + path.sep));
-  const argv = [process.execPath, '-e', CHILD_SCRIPT, host, String(port)];
   // In a pid namespace the agent is exempt by its cgroup, which a child would inherit: the child
   // then runs in a short-lived cgroup of its own under the attach point.
   const scratch = inPidNamespace() ? path.join(attachCgroup, `gpa-selftest-${process.pid}`) : null;
@@ -139,19 +139,11 @@ async function runChild(
   const target = scratch ?? (inside ? null : attachCgroup);
   const child =
     target === null
-      ? spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'ignore'] })
-      : spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', target, ...argv], {
-          stdio: ['ignore', 'pipe', 'ignore'],
-        });
-  let out = '';
-  child.stdout?.on('data', (d) => {
-    out += d;
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      ? spawn(argv[0]!, argv.slice(1), CHILD_STDIO)
+      : spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', target, ...argv], CHILD_STDIO);
   try {
-    await once(child, 'exit');
+    return await collectChild(child, timeoutMs);
   } finally {
-    clearTimeout(timer);
     if (scratch) {
       try {
         rmdirSync(scratch);
@@ -159,6 +151,22 @@ async function runChild(
         // a cgroup is removable only once empty; the child has exited, so this is best effort
       }
     }
+  }
+}
+
+const CHILD_STDIO: SpawnOptions = { stdio: ['ignore', 'pipe', 'ignore'] };
+
+/** The child's pid and what it printed, once it exited and its output was read to the end. */
+async function collectChild(child: ChildProcess, timeoutMs: number): Promise<{ pid: number; output: string }> {
+  let out = '';
+  child.stdout?.on('data', (d) => {
+    out += d;
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  try {
+    await once(child, 'close');
+  } finally {
+    clearTimeout(timer);
   }
   return { pid: child.pid ?? 0, output: out.trim() };
 }

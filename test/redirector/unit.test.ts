@@ -3,10 +3,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  addonStartOptions,
   inPidNamespace,
   normaliseAddress,
   parseCgroup2Mounts,
   RedirectorError,
+  type StartHost,
   setRule,
 } from '../../lib/redirector/index.js';
 
@@ -60,4 +62,69 @@ test('setRule rejects bad literals, ports and mixed families before touching the
     () => setRule({ dst: '169.254.169.254', dstPort: 80, proxy: '10.0.0.4', proxyPort: 3080 }),
     /proxy '10\.0\.0\.4' is not a loopback address/,
   );
+});
+
+function fakeHost(over: Partial<StartHost>): StartHost {
+  return {
+    platform: 'linux',
+    pid: 4242,
+    cgroup2Root: () => '/sys/fs/cgroup',
+    isCgroup2Dir: (d) => d.startsWith('/sys/fs/cgroup'),
+    inPidNamespace: () => false,
+    ownCgroupDir: () => '/sys/fs/cgroup/system.slice/gpa.service',
+    cgroupId: () => 77n,
+    objectPath: () => '/opt/gpa/redirect.bpf.o',
+    ...over,
+  };
+}
+
+test('addonStartOptions: Linux attaches to a cgroup v2 directory and exempts the agent by pid', () => {
+  assert.deepEqual(addonStartOptions({}, fakeHost({})), {
+    ok: {
+      objectPath: '/opt/gpa/redirect.bpf.o',
+      cgroupPath: '/sys/fs/cgroup',
+      pinDir: '',
+      connMapSize: 16384,
+      exemptPid: 4242,
+      exemptCgroupId: 0n,
+    },
+  });
+  const bad = addonStartOptions({ cgroupPath: '/tmp' }, fakeHost({}));
+  assert.ok('op' in bad && bad.op === 'open cgroup' && /not a cgroup v2 directory/.test(bad.message));
+  const none = addonStartOptions({}, fakeHost({ cgroup2Root: () => undefined }));
+  assert.ok('op' in none && none.op === 'open cgroup');
+});
+
+test('addonStartOptions: in a pid namespace the agent is exempted by its own cgroup, never a shared one', () => {
+  const ns = addonStartOptions({ cgroupPath: '/sys/fs/cgroup/clients' }, fakeHost({ inPidNamespace: () => true }));
+  assert.ok('ok' in ns && ns.ok.exemptPid === 0 && ns.ok.exemptCgroupId === 77n);
+  const shared = addonStartOptions(
+    { cgroupPath: '/sys/fs/cgroup/clients' },
+    fakeHost({ inPidNamespace: () => true, ownCgroupDir: () => '/sys/fs/cgroup/clients' }),
+  );
+  assert.ok('op' in shared && shared.op === 'exempt');
+});
+
+test('addonStartOptions: Windows needs no cgroup (default compartment) and exempts the agent by pid', () => {
+  const noCgroups = fakeHost({
+    platform: 'win32',
+    pid: 9000,
+    cgroup2Root: () => undefined,
+    isCgroup2Dir: () => false,
+    inPidNamespace: () => {
+      throw new Error('no pid namespaces on Windows');
+    },
+  });
+  assert.deepEqual(addonStartOptions({ objectPath: 'C:\\gpa\\redirect_win.sys' }, noCgroups), {
+    ok: {
+      objectPath: 'C:\\gpa\\redirect_win.sys',
+      cgroupPath: '',
+      pinDir: '',
+      connMapSize: 16384,
+      exemptPid: 9000,
+      exemptCgroupId: 0n,
+    },
+  });
+  const limits = addonStartOptions({ connMapSize: 10 }, noCgroups);
+  assert.ok('op' in limits && limits.op === 'start');
 });
