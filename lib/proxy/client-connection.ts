@@ -350,7 +350,12 @@ export class ClientConnection implements ExchangeHost {
     if (closeClient || this.cur === null || this.cur.head.close || this.ctx.draining) {
       this.cur = null;
       this.state = State.Closed;
-      this.socket.end();
+      // Nothing more came from the client: close as soon as the response is flushed, without
+      // waiting for its FIN (the kernel finishes the TCP close; one wake-up and one `end` less per
+      // new-connection request). A client that already sent more gets a half-close instead, so the
+      // unread bytes cannot turn the close into a reset that destroys the response.
+      if (this.pending === null) this.socket.destroySoon();
+      else this.socket.end();
       return;
     }
     this.cur = null;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { createSecretKey, randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { splitTarget, verifySignature } from '../../lib/signing/index.js';
 import {
@@ -71,6 +72,36 @@ describe('proxy forwarding', () => {
     const raw = await rawExchange(p.port, [req, req, req.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n')], 3000);
     assert.deepEqual(statuses(raw), [200, 200, 200]);
     assert.ok(up.sockets() - before <= 1, 'at most one new upstream connection for three requests');
+  });
+
+  it('closes at once after a Connection: close response, without waiting for the client to close', async () => {
+    // The client reads the whole response and keeps its own side open: the agent must not hold the
+    // connection until the client's FIN (or a timeout), and the client must see the full response.
+    const s = net.connect({ port: p.port, host: '127.0.0.1', allowHalfOpen: true });
+    const got: Buffer[] = [];
+    s.on('data', (c: Buffer) => got.push(c));
+    const ended = new Promise<void>((resolve) => s.once('end', resolve));
+    s.write('GET /metadata/instance HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n');
+    await ended; // the agent's FIN, while this side is still open
+    const raw = Buffer.concat(got).toString('latin1');
+    assert.deepEqual(statuses(raw), [200]);
+    const length = Number(headerOf(raw, 'content-length'));
+    assert.equal(raw.length - (raw.indexOf('\r\n\r\n') + 4), length, 'the whole body arrived');
+    const deadline = Date.now() + 2000;
+    while (p.listener.connectionCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(p.listener.connectionCount, 0, 'the agent released the connection while the client kept it open');
+    s.destroy();
+  });
+
+  it('half-closes instead when the client already sent more after its Connection: close request', async () => {
+    // Bytes the agent will never read: closing outright could reset the connection and destroy the
+    // response in flight, so the client must still get it complete.
+    const raw = await rawExchange(p.port, [
+      `GET /metadata/instance HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\nGET /more HTTP/1.1\r\nHost: h\r\nX-Pad: ${'p'.repeat(8000)}\r\n\r\n`,
+    ]);
+    assert.deepEqual(statuses(raw), [200]);
+    const length = Number(headerOf(raw, 'content-length'));
+    assert.equal(raw.length - (raw.indexOf('\r\n\r\n') + 4), length, 'the whole body arrived');
   });
 
   it('answers pipelined requests in order, one at a time', async () => {
