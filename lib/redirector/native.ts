@@ -37,6 +37,8 @@ export interface NativeAddon {
   ): NativeOrigin | null;
   /** POSIX builds: the same lookup with the accepted socket's 4-tuple read from its fd. */
   lookupSocket?(fd: number, consume: boolean): NativeOrigin | null;
+  /** POSIX builds: the same, written into `out` (origin-record.ts layout); 1 found, 0 not. */
+  lookupSocketInto?(fd: number, consume: boolean, out: Uint8Array): number;
   stats(): Record<string, bigint>;
   userInfo(uid: number): { name: string; gid: number; groups: { gid: number; name: string | null }[] } | null;
   groupName(gid: number): string | null;

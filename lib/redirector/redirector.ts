@@ -4,6 +4,7 @@ import { normaliseAddress, requireLoopbackProxy, ruleAddress, rulePort } from '.
 import { cgroupId, discoverCgroup2Root, inPidNamespace, isCgroup2Dir, ownCgroupDir } from './cgroup.js';
 import { asRedirectorError, RedirectorError } from './errors.js';
 import { addonLoadError, bpfObjectPath, type NativeAddon, tryLoadAddon } from './native.js';
+import { OriginRecord } from './origin-record.js';
 import type {
   ConnOrigin,
   LogonSessionInfo,
@@ -284,6 +285,9 @@ export function socketLookupSupported(): boolean {
   return typeof tryLoadAddon()?.lookupSocket === 'function';
 }
 
+/** This thread's record buffer for lookupSocketInto (created on first use). */
+let record: OriginRecord | undefined;
+
 /**
  * lookupConnection for an accepted socket given by its file descriptor: the addon reads the
  * 4-tuple (getpeername/getsockname) itself, one native call on the accept path. Null when the
@@ -291,9 +295,14 @@ export function socketLookupSupported(): boolean {
  */
 export function lookupSocket(fd: number, opts?: { consume?: boolean }): ConnOrigin | null {
   const a = addon('lookupSocket');
+  const consume = opts?.consume ?? true;
+  if (a.lookupSocketInto !== undefined) {
+    record ??= new OriginRecord();
+    return a.lookupSocketInto(fd, consume, record.bytes) === 1 ? record.decode() : null;
+  }
   if (a.lookupSocket === undefined)
     throw new RedirectorError('lookupSocket', 'this build of the addon cannot look connections up by fd');
-  const o = a.lookupSocket(fd, opts?.consume ?? true);
+  const o = a.lookupSocket(fd, consume);
   return o === null ? null : (o as ConnOrigin);
 }
 

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #endif
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -200,6 +201,7 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
         InstanceMethod("lookupConnection", &GpaAddon::Lookup),
 #ifndef _WIN32
         InstanceMethod("lookupSocket", &GpaAddon::LookupSocket),
+        InstanceMethod("lookupSocketInto", &GpaAddon::LookupSocketInto),
 #endif
         InstanceMethod("stats", &GpaAddon::Stats),
         InstanceMethod("userInfo", &GpaAddon::UserInfo),
@@ -223,6 +225,8 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
       "platform", "uid", "gid", "pid", "tid", "comm", "cgroupId", "cookie", "origDst", "origPort", "family",
       "viaV4Mapped", "exeDev", "exeIno", "startTimeNs", "logonId", "isAdmin"};
   Napi::Reference<Napi::Array> keys_;
+  // Bytes of the record lookupSocketInto writes (layout in lib/redirector/origin-record.ts).
+  static constexpr size_t kOriginRecordBytes = 128;
 
   Napi::Object OriginToJs(Napi::Env env, const ConnOrigin& o) {
     Napi::Object r = Napi::Object::New(env);
@@ -382,6 +386,50 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
       std::optional<ConnOrigin> o = backend_->Lookup(peer, local, consume);
       if (!o) return env.Null();
       return OriginToJs(env, *o);
+    });
+  }
+
+  // lookupSocketInto(fd, consume, out: Uint8Array of kOriginRecordBytes) -> 1 (found, written) | 0.
+  // The accept path's lookup without building a JS object here: setting sixteen properties through
+  // N-API costs more than the lookup itself, and JavaScript builds the same object from these bytes
+  // with one literal (lib/redirector/origin-record.ts holds the layout; keep the two in step).
+  Napi::Value LookupSocketInto(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      const int fd = static_cast<int>(UintArg(info, 0, "fd", 0x7fffffff));
+      const bool consume = info.Length() > 1 && info[1].ToBoolean().Value();
+      if (info.Length() < 3 || !info[2].IsTypedArray() ||
+          info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+        throw Napi::TypeError::New(env, "out must be a Uint8Array");
+      Napi::Uint8Array out = info[2].As<Napi::Uint8Array>();
+      if (out.ByteLength() < kOriginRecordBytes)
+        throw Napi::RangeError::New(env, "out must hold " + std::to_string(kOriginRecordBytes) + " bytes");
+      Endpoint peer, local;
+      if (!SocketEndpoint(fd, true, &peer) || !SocketEndpoint(fd, false, &local)) return Napi::Number::New(env, 0);
+      std::optional<ConnOrigin> o = backend_->Lookup(peer, local, consume);
+      if (!o) return Napi::Number::New(env, 0);
+      std::uint8_t* b = out.Data();
+      std::memset(b, 0, kOriginRecordBytes);
+      auto put = [&](size_t off, const void* v, size_t n) { std::memcpy(b + off, v, n); };
+      put(0, &o->cgroupId, 8);
+      put(8, &o->cookie, 8);
+      put(16, &o->exeDev, 8);
+      put(24, &o->exeIno, 8);
+      put(32, &o->startTimeNs, 8);
+      put(40, &o->uid, 4);
+      put(44, &o->gid, 4);
+      put(48, &o->pid, 4);
+      put(52, &o->tid, 4);
+      put(56, &o->origDst.port, 2);
+      b[58] = o->origDst.addr.family;
+      b[59] = static_cast<std::uint8_t>((o->viaV4Mapped ? 1 : 0) | (o->hasExeId ? 2 : 0));
+      const size_t commLen = std::min<size_t>(o->comm.size(), 16);
+      b[60] = static_cast<std::uint8_t>(commLen);
+      put(64, o->comm.data(), commLen);
+      const std::string addr = AddrString(o->origDst.addr);
+      const size_t addrLen = std::min<size_t>(addr.size(), 48);
+      b[61] = static_cast<std::uint8_t>(addrLen);
+      put(80, addr.data(), addrLen);
+      return Napi::Number::New(env, 1);
     });
   }
 #endif
