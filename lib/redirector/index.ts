@@ -7,9 +7,8 @@ export { normaliseAddress } from './addresses.js';
 export { discoverCgroup2Root, inPidNamespace, isCgroup2Dir, parseCgroup2Mounts } from './cgroup.js';
 export { RedirectorError } from './errors.js';
 export { STAT_NAMES, STRUCT_SIZES } from './layout.js';
-export { addonPath, bpfObjectPath } from './native.js';
+export { type AddonStartOptions, addonPath, bpfObjectPath } from './native.js';
 export {
-  type AddonStartOptions,
   addExemptPid,
   addonStartOptions,
   createReusePortListener,

@@ -9,18 +9,21 @@ import { fileURLToPath } from 'node:url';
 import type { ProbeResult, RedirectorStatus, RedirectRule } from './types.js';
 
 /** What the addon exports (native/src/addon.cc). Internal to lib/redirector. */
+/** What the addon's start() takes (lib/redirector `addonStartOptions` builds it). */
+export interface AddonStartOptions {
+  objectPath: string;
+  cgroupPath: string;
+  pinDir: string;
+  connMapSize: number;
+  exemptPid: number;
+  exemptCgroupId: bigint;
+}
+
 export interface NativeAddon {
   platform: 'linux' | 'windows';
   layoutSizes: { endpoint: number; origin: number; connKey: number };
   probeKernel(): ProbeResult;
-  start(opts: {
-    objectPath: string;
-    cgroupPath: string;
-    pinDir: string;
-    connMapSize: number;
-    exemptPid: number;
-    exemptCgroupId: bigint;
-  }): RedirectorStatus;
+  start(opts: AddonStartOptions): RedirectorStatus;
   stop(unpin: boolean): void;
   status(): RedirectorStatus;
   setRule(dst: string, dstPort: number, proxy: string, proxyPort: number): void;

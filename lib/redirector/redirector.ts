@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { normaliseAddress, requireLoopbackProxy, ruleAddress, rulePort } from './addresses.js';
 import { cgroupId, discoverCgroup2Root, inPidNamespace, isCgroup2Dir, ownCgroupDir } from './cgroup.js';
 import { asRedirectorError, RedirectorError } from './errors.js';
-import { addonLoadError, bpfObjectPath, type NativeAddon, tryLoadAddon } from './native.js';
+import { type AddonStartOptions, addonLoadError, bpfObjectPath, type NativeAddon, tryLoadAddon } from './native.js';
 import { OriginRecord } from './origin-record.js';
 import type {
   ConnOrigin,
@@ -67,16 +67,6 @@ export function probe(): ProbeResult {
 
 function stoppedStatus(cgroupPath: string, pinned: boolean): RedirectorStatus {
   return { state: 'stopped', mode: pinned ? 'pinned' : 'links', cgroupPath, programs: [] };
-}
-
-/** What `start()` hands the addon (native.ts NativeAddon.start). */
-export interface AddonStartOptions {
-  objectPath: string;
-  cgroupPath: string;
-  pinDir: string;
-  connMapSize: number;
-  exemptPid: number;
-  exemptCgroupId: bigint;
 }
 
 /** Facts about the host `addonStartOptions` decides on; read from the system by `start()`. */
