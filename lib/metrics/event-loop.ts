@@ -27,7 +27,7 @@ export class EventLoopBusy {
       labelNames: ['thread'],
       registers: [registry],
       collect() {
-        // The histogram is cumulative in libuv; each collect adds what accrued since the last one.
+        // libuv's busy and idle times are cumulative; each collect adds what accrued since the last.
         this.inc(label, self.stopped ? 0 : self.takeActiveSeconds());
       },
     });
