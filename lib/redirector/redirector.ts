@@ -93,6 +93,11 @@ const SYSTEM: StartHost = {
   objectPath: () => bpfObjectPath(),
 };
 
+/** The cgroup the programs attach to (Windows: none, the default network compartment). */
+function attachCgroupPath(opts: RedirectorStartOptions, host: StartHost): string {
+  return host.platform === 'win32' ? '' : (opts.cgroupPath ?? host.cgroup2Root() ?? '');
+}
+
 /**
  * The addon's start options for this host, or why it cannot start (`op`, `message`). Linux attaches
  * to a cgroup v2 directory and exempts the agent by pid, or by its own cgroup when it runs in a pid
@@ -104,7 +109,7 @@ export function addonStartOptions(
   host: StartHost = SYSTEM,
 ): { ok: AddonStartOptions } | { op: string; message: string } {
   const windows = host.platform === 'win32';
-  const cgroupPath = windows ? '' : (opts.cgroupPath ?? host.cgroup2Root() ?? '');
+  const cgroupPath = attachCgroupPath(opts, host);
   if (!windows && (!cgroupPath || !host.isCgroup2Dir(cgroupPath))) {
     return {
       op: 'open cgroup',
@@ -151,8 +156,7 @@ export function addonStartOptions(
 export function start(opts: RedirectorStartOptions = {}): RedirectorStatus {
   localStatus = undefined;
   const pinned = !!opts.pinDir;
-  // The attach point a status reports (Windows: none, the default compartment).
-  const cgroupPath = process.platform === 'win32' ? '' : (opts.cgroupPath ?? discoverCgroup2Root() ?? '');
+  const cgroupPath = attachCgroupPath(opts, SYSTEM);
   const p = probe();
   if (!p.supported) {
     return (localStatus = {
