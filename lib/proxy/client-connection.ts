@@ -5,6 +5,7 @@ import { ChunkedDecoder } from './chunked.js';
 import { Exchange, type ExchangeHost } from './exchange.js';
 import { answerLocalPath } from './local-paths.js';
 import { parseRequestHead, type RequestHead } from './request-head.js';
+import { HEAD_MEMO_MAX, type RequestMemo, RequestMemos } from './request-memo.js';
 import { CONTINUE_100, codeForStatus, errorBody, localResponse } from './responses.js';
 import type {
   CallerClaims,
@@ -51,25 +52,6 @@ interface Current {
   limit: number;
 }
 
-/**
- * The last request head of a connection, kept so a client that sends the same head again (a
- * keep-alive poller) skips the parse, and, within the same host-clock second and snapshot, the
- * building and signing of the upstream head: each is a pure function of the head bytes, the
- * connection's claims, the snapshot and the date, so the reused result is the one that would be
- * computed. Only heads of requests without a body, and small ones (a connection holds its copy).
- */
-interface HeadMemo {
-  /** The raw head through its blank line (a copy). */
-  bytes: Buffer;
-  /** Its parse; never modified after parsing. */
-  head: RequestHead;
-  /** The upstream head last built for it: valid for this snapshot and date only. */
-  upstream: { snapshot: ProxySnapshot; date: string; bytes: Buffer; signed: boolean } | null;
-}
-
-/** Longest head remembered (bytes); metadata requests are a few hundred. */
-const HEAD_MEMO_MAX = 2048;
-
 /** Normalises `::ffff:a.b.c.d` to `a.b.c.d` (the kernel publishes the IPv4 form). */
 export function normalizeAddress(a: string | undefined): string {
   if (a === undefined) return '';
@@ -97,13 +79,14 @@ export class ClientConnection implements ExchangeHost {
   private readonly claims: CallerClaims | null = null;
   /** `address:port` the caller connected to, for its audit records. */
   private readonly origDst: string | null = null;
-  private headMemo: HeadMemo | null = null;
-  private lastDecision: { snapshot: ProxySnapshot; method: string; target: string; decision: Decision } | null = null;
+  /** The last head and decision of this caller to this endpoint (shared with its other connections). */
+  private readonly memo: RequestMemo;
 
   constructor(
     readonly socket: net.Socket,
     private readonly ctx: ProxyContext,
     private readonly pool: UpstreamPool,
+    memos: RequestMemos = new RequestMemos(),
   ) {
     socket.setNoDelay(true);
     this.origin = this.attribute();
@@ -113,6 +96,7 @@ export class ClientConnection implements ExchangeHost {
       this.claims = ctx.claims(o);
       this.origDst = o.origDst + ':' + o.origPort;
     }
+    this.memo = memos.forConnection(this.claims, this.route?.name ?? null);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.exchange?.onClientDrain());
     socket.on('timeout', () => this.onTimeout());
@@ -148,12 +132,13 @@ export class ClientConnection implements ExchangeHost {
     const buf = this.pending!;
     const now = performance.now();
     if (this.headStart === 0) this.headStart = now;
-    const memo = this.headMemo;
+    const memo = this.memo.head;
     if (memo !== null) {
       const n = memo.bytes.length;
       if (buf.length >= n && buf.compare(memo.bytes, 0, n, 0, n) === 0) {
         // Byte for byte the previous head (which ended with its blank line at n): the same parse.
         this.pending = n < buf.length ? buf.subarray(n) : null;
+        this.clientVersion = memo.head.version;
         this.handleRequest(memo.head);
         return;
       }
@@ -169,10 +154,8 @@ export class ClientConnection implements ExchangeHost {
       return;
     }
     const head = r.head;
-    this.headMemo =
-      r.headEnd <= HEAD_MEMO_MAX && head.contentLength <= 0 && !head.chunked && !head.expectContinue
-        ? { bytes: Buffer.from(buf.subarray(0, r.headEnd)), head, upstream: null }
-        : null;
+    if (r.headEnd <= HEAD_MEMO_MAX && head.contentLength <= 0 && !head.chunked && !head.expectContinue)
+      this.memo.head = { bytes: Buffer.from(buf.subarray(0, r.headEnd)), head, upstream: null };
     this.pending = r.headEnd < buf.length ? buf.subarray(r.headEnd) : null;
     this.clientVersion = head.version;
     this.handleRequest(head);
@@ -238,18 +221,18 @@ export class ClientConnection implements ExchangeHost {
 
   /**
    * The policy's decision for a request of this connection. A decision is a pure function of the
-   * snapshot, the caller's claims (fixed for the connection), the method and the raw target, and a
-   * keep-alive client usually repeats its request: the last answer is reused while those are equal.
+   * snapshot, the caller's claims (the memo's key, with the endpoint), the method and the raw
+   * target, and a client usually repeats its request: the last answer is reused while those are equal.
    */
   private decide(snapshot: ProxySnapshot, head: RequestHead): Decision {
-    const last = this.lastDecision;
+    const last = this.memo.decision;
     if (last !== null && last.snapshot === snapshot && last.method === head.method && last.target === head.target)
       return last.decision;
     const decision = snapshot.decide(
       { endpoint: this.route!.name, method: head.method, rawTarget: head.target },
       this.claims!,
     );
-    this.lastDecision = { snapshot, method: head.method, target: head.target, decision };
+    this.memo.decision = { snapshot, method: head.method, target: head.target, decision };
     return decision;
   }
 
@@ -306,7 +289,7 @@ export class ClientConnection implements ExchangeHost {
 
   /** Signs (when a key is held) and forwards a request whose body is complete. */
   private forward(cur: Current, body: Buffer): void {
-    const memo = this.headMemo;
+    const memo = this.memo.head;
     if (memo !== null && memo.head === cur.head && body.length === 0) {
       const u = memo.upstream;
       if (u !== null && u.snapshot === cur.snapshot && u.date === hostDate(cur.snapshot.hostClockOffsetMs)) {

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { ClientConnection } from './client-connection.js';
+import { RequestMemos } from './request-memo.js';
 import type { ProxyContext, ProxySnapshot } from './types.js';
 import { type PoolOptions, UpstreamPool } from './upstream-pool.js';
 
@@ -14,6 +15,8 @@ export class ProxyListener {
   readonly server: net.Server;
   readonly pool: UpstreamPool;
   private readonly live = new Set<ClientConnection>();
+  /** Per caller and endpoint: the last head, decision and signed upstream head (see RequestMemos). */
+  private readonly memos = new RequestMemos();
   /** Connections accepted while held (before the first snapshot); null when not holding. */
   private held: ClientConnection[] | null = null;
   private holdTimer: NodeJS.Timeout | null = null;
@@ -26,7 +29,7 @@ export class ProxyListener {
     this.server = net.createServer({ noDelay: true }, (socket) => {
       try {
         // Attribution and claims happen now, at accept, even while held (the caller may exit soon).
-        const c = new ClientConnection(socket, ctx, this.pool);
+        const c = new ClientConnection(socket, ctx, this.pool, this.memos);
         this.live.add(c);
         socket.once('close', () => this.live.delete(c));
         if (this.held !== null) {

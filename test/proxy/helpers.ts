@@ -136,6 +136,8 @@ export async function startProxy(
     withKey?: boolean;
     timeouts?: Partial<typeof DEFAULT_TIMEOUTS>;
     peerUid?: number | null;
+    /** The claims of each connection (default: a new object per connection, like an unshared resolver answer). */
+    claims?: () => CallerClaims;
   } = {},
 ): Promise<TestProxy> {
   const key = randomBytes(32);
@@ -171,7 +173,7 @@ export async function startProxy(
       { name: 'imds', address: '127.254.169.254', port: 80, upstream: { host: '127.0.0.1', port: upstreamPort } },
     ],
     lookup: () => (opts.attributed === false ? null : origin),
-    claims: () => claims(opts.uid ?? 1000),
+    claims: opts.claims ?? (() => claims(opts.uid ?? 1000)),
     directPeerUid: () => (opts.peerUid === undefined ? 0 : opts.peerUid),
     audit: (r) => {
       audits.push(r);
