@@ -34,8 +34,10 @@ export const HEAD_MEMO_MAX = 2048;
  * fully identified (same pid, start time, executable, user, cgroup), so a client that opens a new
  * connection per request (the common metadata pattern) finds its last parse, decision and signed
  * upstream head as a keep-alive client does. Keyed weakly by that object, so a memo lives exactly
- * as long as the resolver keeps the claims. Claims that are not frozen are built for one connection
- * only (degraded, or without the kernel's start time): such a connection gets a memo of its own.
+ * as long as the resolver keeps the claims (its recent-process table is bounded, 4096 by default,
+ * so at most that many memos per endpoint, each a head of at most HEAD_MEMO_MAX bytes and its
+ * upstream head). Claims that are not frozen are built for one connection only (degraded, or
+ * without the kernel's start time): such a connection gets a memo of its own.
  */
 export class RequestMemos {
   private readonly byCaller = new WeakMap<CallerClaims, Map<string, RequestMemo>>();
