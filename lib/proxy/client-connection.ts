@@ -335,10 +335,14 @@ export class ClientConnection implements ExchangeHost {
       this.state = State.Closed;
       // Nothing more came from the client: close as soon as the response is flushed, without
       // waiting for its FIN (the kernel finishes the TCP close; one wake-up and one `end` less per
-      // new-connection request). A client that already sent more gets a half-close instead, so the
-      // unread bytes cannot turn the close into a reset that destroys the response.
-      if (this.pending === null) this.socket.destroySoon();
-      else this.socket.end();
+      // new-connection request). When the whole response is already in the kernel (the usual
+      // case: it left in one write), close the fd now: close() sends what is queued and then the
+      // FIN, as shutdown() would, without the shutdown round through Node's stream machinery.
+      // A client that already sent more gets a half-close instead, so the unread bytes cannot
+      // turn the close into a reset that destroys the response.
+      if (this.pending !== null) this.socket.end();
+      else if (this.socket.writableLength === 0) this.socket.destroy();
+      else this.socket.destroySoon();
       return;
     }
     this.cur = null;

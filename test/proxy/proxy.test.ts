@@ -93,6 +93,44 @@ describe('proxy forwarding', () => {
     s.destroy();
   });
 
+  it('closes only after everything queued for a slow client went out', async () => {
+    // Pipelined requests whose responses together exceed the kernel's socket buffers, read by a
+    // client that waits first: the last responses, the `Connection: close` one included, are still
+    // queued in the agent when it finishes, so the close must wait for them instead of dropping
+    // them with the socket.
+    const size = 60 * 1024;
+    const count = 100;
+    const bigUp = await startUpstream((_q, res) => {
+      res.setHeader('content-length', size);
+      res.end(Buffer.alloc(size, 'b'));
+    });
+    const px = await startProxy(bigUp.port);
+    const s = net.connect({ port: px.port, host: '127.0.0.1' });
+    try {
+      const got: Buffer[] = [];
+      s.pause();
+      s.on('data', (c: Buffer) => got.push(c));
+      const ended = new Promise<void>((resolve) => s.once('end', resolve));
+      const req = 'GET /big HTTP/1.1\r\nHost: h\r\n\r\n';
+      s.write(req.repeat(count - 1) + req.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'));
+      const deadline = Date.now() + 5000;
+      while (bigUp.seen.length < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(bigUp.seen.length, count, 'the agent forwarded every request while the client read nothing');
+      s.resume();
+      await ended;
+      const raw = Buffer.concat(got).toString('latin1');
+      assert.equal(statuses(raw).length, count);
+      const heads = raw.split('\r\n\r\n').length - 1;
+      assert.equal(heads, count);
+      assert.equal(raw.length - raw.lastIndexOf('\r\n\r\n') - 4, size, 'the last body arrived whole');
+      assert.equal((raw.match(/b/g) ?? []).length, count * size, 'every body arrived whole');
+    } finally {
+      s.destroy();
+      await px.close();
+      await bigUp.close();
+    }
+  });
+
   it('half-closes instead when the client already sent more after its Connection: close request', async () => {
     // Bytes the agent will never read: closing outright could reset the connection and destroy the
     // response in flight, so the client must still get it complete.
