@@ -11,7 +11,7 @@ import { chartSvg } from './macro/chart.js';
 import { measureScenario, type ScenarioResult } from './macro/measure.js';
 import { startNginx } from './macro/nginx.js';
 import { parseOptions, USAGE } from './macro/options.js';
-import { resultBaseName, writeResults } from './macro/output.js';
+import { agentNodeSuffix, resultBaseName, writeResults } from './macro/output.js';
 import { threadActivity } from './macro/proc.js';
 import { profileText } from './macro/profile.js';
 import { compare, goals, goalTable, table } from './macro/report.js';
@@ -49,11 +49,19 @@ async function main(): Promise<number> {
   ensureTools(o.targets.includes('nginx'), o.targets.includes('agent') || o.soak);
   const work = mkdtempSync(path.join(os.tmpdir(), 'gpa-bench-'));
   cleanups.push(() => rmSync(work, { recursive: true, force: true }));
-  const info = sysInfo();
-  log(`${info.cpuModel} × ${info.cores}, kernel ${info.kernel}, Node ${info.node}, ${info.wrk}, nginx ${info.nginx}`);
+  const info = sysInfo(o.agentNode);
+  const agentOn = info.agentNode !== info.node ? ` (agent on Node ${info.agentNode})` : '';
+  log(
+    `${info.cpuModel} × ${info.cores}, kernel ${info.kernel}, Node ${info.node}${agentOn}, ${info.wrk}, nginx ${info.nginx}`,
+  );
 
   if (o.soak) {
-    const agent = await startAgentTarget(work, { builtinUpstream: o.builtinUpstream, profile: false, log });
+    const agent = await startAgentTarget(work, {
+      builtinUpstream: o.builtinUpstream,
+      profile: false,
+      node: o.agentNode,
+      log,
+    });
     cleanups.push(() => agent.stop());
     return runSoak(agent, { minutes: o.soakMinutes, reporter: writeReporter(work), log, info });
   }
@@ -83,7 +91,12 @@ async function main(): Promise<number> {
   let agentMissing: string | undefined;
   if (o.targets.includes('agent')) {
     try {
-      agent = await startAgentTarget(work, { builtinUpstream: o.builtinUpstream, profile: o.profile, log });
+      agent = await startAgentTarget(work, {
+        builtinUpstream: o.builtinUpstream,
+        profile: o.profile,
+        node: o.agentNode,
+        log,
+      });
       cleanups.push(() => agent!.stop());
       targets.push(agent);
     } catch (e) {
@@ -176,7 +189,7 @@ async function main(): Promise<number> {
     goals: goalList,
   };
   const subtitle = [
-    `${info.hostname} · ${info.cpuModel} × ${info.cores} · kernel ${info.kernel} · Node ${info.node} · ${date.toISOString().slice(0, 16)}Z`,
+    `${info.hostname} · ${info.cpuModel} × ${info.cores} · kernel ${info.kernel} · Node ${info.node}${info.agentNode !== info.node ? ` (agent ${info.agentNode})` : ''} · ${date.toISOString().slice(0, 16)}Z`,
     `${info.wrk}; medians of ${o.rounds} alternating rounds × ${o.durationSec} s; 1 or 32 concurrent connections; upstream: ${json.config.upstream}`,
   ];
   process.stdout.write(`\n${table(results, comps)}\n\n`);
@@ -202,7 +215,11 @@ async function main(): Promise<number> {
   if (agentMissing) process.stdout.write(`\nagent not measured: ${agentMissing}\n`);
   process.stdout.write(`\ngoals:\n${goalTable(goalList)}\n`);
   if (o.write) {
-    const files = writeResults(resultBaseName(date, info.hostname), json, chartSvg(results, comps, subtitle));
+    const files = writeResults(
+      resultBaseName(date, info.hostname) + agentNodeSuffix(info),
+      json,
+      chartSvg(results, comps, subtitle),
+    );
     process.stdout.write(`\nwrote ${files.json}\n      ${files.svg}${files.png ? `\n      ${files.png}` : ''}\n`);
   }
   return 0;

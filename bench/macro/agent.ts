@@ -29,6 +29,8 @@ export interface AgentTarget extends Target {
 export interface AgentOptions {
   builtinUpstream: boolean;
   profile: boolean;
+  /** Node binary for the agent (default: the bench's own, process.execPath). */
+  node?: string | null;
   log: (s: string) => void;
 }
 
@@ -102,7 +104,7 @@ export async function startAgentTarget(work: string, o: AgentOptions): Promise<A
     // --perf-basic-prof for `perf`, or GC flags), split on spaces.
     const extra = (process.env.GPA_BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
     const nodeArgs = [...(o.profile ? ['--prof'] : []), ...extra];
-    const child = spawn(process.execPath, [...nodeArgs, GPA, 'run', '--config', configFile], {
+    const child = spawn(o.node ?? process.execPath, [...nodeArgs, GPA, 'run', '--config', configFile], {
       cwd: profDir,
       stdio: ['ignore', 'ignore', 'pipe'],
       // MALLOC_ARENA_MAX=2 as the shipped systemd unit sets it (fewer glibc arenas across threads).

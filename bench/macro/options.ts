@@ -12,6 +12,8 @@ export interface BenchOptions {
   targets: TargetName[];
   builtinUpstream: boolean;
   profile: boolean;
+  /** Node binary the agent runs on (null: the bench's own); everything else stays on the bench's. */
+  agentNode: string | null;
   write: boolean;
   help: boolean;
 }
@@ -26,6 +28,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --targets LIST        subset of direct,nginx,agent (default: all three)
   --builtin-upstream    stand-in upstream instead of lib/emulator (harness development only)
   --profile             run the agent with --cpu-prof and print where its time goes
+  --agent-node PATH     run the agent on this node binary (e.g. another major version); the
+                        emulators, nginx and the harness stay on the bench's own node
   --no-write            do not write bench/results/*.json and the chart
 `;
 
@@ -41,6 +45,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     targets: ['direct', 'nginx', 'agent'],
     builtinUpstream: false,
     profile: false,
+    agentNode: null,
     write: true,
     help: false,
   };
@@ -71,6 +76,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     } else if (a === '--targets') o.targets = parseTargets(value());
     else if (a === '--builtin-upstream') o.builtinUpstream = true;
     else if (a === '--profile') o.profile = true;
+    else if (a === '--agent-node') o.agentNode = value();
     else if (a === '--no-write') o.write = false;
     else if (a === '--help' || a === '-h') o.help = true;
     else throw new Error(`unknown option ${a}\n${USAGE}`);

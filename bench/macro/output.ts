@@ -12,6 +12,12 @@ export function resultBaseName(date: Date, hostname: string): string {
   return `${stamp}-${hostname.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
 }
 
+/** `-agent-node24` when the agent ran on another Node major than the bench (`--agent-node`), else ''. */
+export function agentNodeSuffix(info: { node: string; agentNode: string }): string {
+  if (info.agentNode === info.node) return '';
+  return `-agent-node${info.agentNode.replace(/^v/, '').split('.')[0]}`;
+}
+
 export function writeResults(base: string, json: unknown, svg: string): { json: string; svg: string; png?: string } {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const files: { json: string; svg: string; png?: string } = {

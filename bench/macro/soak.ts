@@ -3,7 +3,7 @@
 // with the level after the first minute (JIT, pools and caches warm up there). Fails on > 5% growth.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { RESULTS_DIR, resultBaseName } from './output.js';
+import { agentNodeSuffix, RESULTS_DIR, resultBaseName } from './output.js';
 import { openFds, rssBytes } from './proc.js';
 import { PATHS } from './scenarios.js';
 import type { SysInfo } from './sysinfo.js';
@@ -84,7 +84,10 @@ export async function runSoak(agent: Target, o: SoakOptions): Promise<number> {
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   // Kept beside the full runs' results: bench/results/<date>-<host>-soak.json.
   mkdirSync(RESULTS_DIR, { recursive: true });
-  const file = path.join(RESULTS_DIR, `${resultBaseName(new Date(), o.info.hostname)}-soak.json`);
+  const file = path.join(
+    RESULTS_DIR,
+    `${resultBaseName(new Date(), o.info.hostname)}${agentNodeSuffix(o.info)}-soak.json`,
+  );
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
   o.log(`wrote ${path.relative(process.cwd(), file)}`);
   process.stdout.write(

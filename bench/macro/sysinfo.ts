@@ -8,6 +8,8 @@ export interface SysInfo {
   hostname: string;
   node: string;
   v8: string;
+  /** The Node version the agent runs on (`--agent-node`; the same as `node` by default). */
+  agentNode: string;
   cpuModel: string;
   cores: number;
   kernel: string;
@@ -18,7 +20,17 @@ export interface SysInfo {
   loadAverage: number[];
 }
 
-export function sysInfo(): SysInfo {
+/** The version a node binary reports; throws a clear error when it is not one. */
+export function nodeVersionOf(binary: string): string {
+  const r = spawnSync(binary, ['--version'], { encoding: 'utf8' });
+  const v = (r.stdout ?? '').trim();
+  if (r.status !== 0 || !/^v\d+\.\d+\.\d+/.test(v)) {
+    throw new Error(`--agent-node ${binary}: not a runnable node binary (${r.error?.message ?? (r.stderr || v)})`);
+  }
+  return v;
+}
+
+export function sysInfo(agentNode: string | null = null): SysInfo {
   let osName = os.type();
   try {
     const rel = execFileSync('sh', ['-c', '. /etc/os-release && echo "$PRETTY_NAME"'], { encoding: 'utf8' }).trim();
@@ -28,6 +40,7 @@ export function sysInfo(): SysInfo {
     hostname: os.hostname(),
     node: process.version,
     v8: process.versions.v8,
+    agentNode: agentNode === null ? process.version : nodeVersionOf(agentNode),
     cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
     cores: os.availableParallelism(),
     kernel: os.release(),
