@@ -189,7 +189,7 @@ async function main(): Promise<number> {
     goals: goalList,
   };
   const subtitle = [
-    `${info.hostname} · ${info.cpuModel} × ${info.cores} · kernel ${info.kernel} · Node ${info.node}${info.agentNode !== info.node ? ` (agent ${info.agentNode})` : ''} · ${date.toISOString().slice(0, 16)}Z`,
+    `${info.hostname} · ${info.cpuModel} × ${info.cores} · kernel ${info.kernel} · Node ${info.node}${agentOn} · ${date.toISOString().slice(0, 16)}Z`,
     `${info.wrk}; medians of ${o.rounds} alternating rounds × ${o.durationSec} s; 1 or 32 concurrent connections; upstream: ${json.config.upstream}`,
   ];
   process.stdout.write(`\n${table(results, comps)}\n\n`);

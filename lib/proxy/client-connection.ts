@@ -5,7 +5,7 @@ import { ChunkedDecoder } from './chunked.js';
 import { Exchange, type ExchangeHost } from './exchange.js';
 import { answerLocalPath } from './local-paths.js';
 import { parseRequestHead, type RequestHead } from './request-head.js';
-import { HEAD_MEMO_MAX, type RequestMemo, RequestMemos } from './request-memo.js';
+import { HEAD_MEMO_MAX, type RequestMemo, type RequestMemos } from './request-memo.js';
 import { CONTINUE_100, codeForStatus, errorBody, localResponse } from './responses.js';
 import type {
   CallerClaims,
@@ -86,7 +86,7 @@ export class ClientConnection implements ExchangeHost {
     readonly socket: net.Socket,
     private readonly ctx: ProxyContext,
     private readonly pool: UpstreamPool,
-    memos: RequestMemos = new RequestMemos(),
+    memos: RequestMemos,
   ) {
     socket.setNoDelay(true);
     this.origin = this.attribute();
