@@ -8,7 +8,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProbeResult, RedirectorStatus, RedirectRule } from './types.js';
 
-/** What the addon exports (native/src/addon.cc). Internal to lib/redirector. */
 /** What the addon's start() takes (lib/redirector `addonStartOptions` builds it). */
 export interface AddonStartOptions {
   objectPath: string;
@@ -19,6 +18,7 @@ export interface AddonStartOptions {
   exemptCgroupId: bigint;
 }
 
+/** What the addon exports (native/src/addon.cc). Internal to lib/redirector. */
 export interface NativeAddon {
   platform: 'linux' | 'windows';
   layoutSizes: { endpoint: number; origin: number; connKey: number };
