@@ -15,6 +15,7 @@
             "native/src/linux/libbpf_log.cc",
             "native/src/posix/users.cc",
             "native/src/posix/listener.cc",
+            "native/src/posix/client_io.cc",
             "native/src/posix/layout.cc"
           ],
           "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror"],

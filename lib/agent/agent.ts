@@ -43,6 +43,7 @@ export class Agent {
     this.audit = new AuditLog({ folder: config.logFolder, ...config.audit });
     this.workers = new WorkerSet({
       count: config.workers,
+      clientSockets: config.clientSockets,
       host: config.listener.address,
       port: config.listener.port,
       routes: this.routes(),

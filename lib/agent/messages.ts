@@ -13,6 +13,8 @@ export interface WorkerInit {
   index: number;
   /** Listen with SO_REUSEPORT by host/port (Node ≥ 22.12) or on an fd the addon created (Node 20). */
   listen: { host: string; port: number; reusePort: boolean } | { fd: number };
+  /** `native`: client sockets through the addon where it can (lib/proxy/native-io.ts). */
+  clientSockets: 'native' | 'node';
   routes: EndpointRoute[];
   timeouts: ProxyTimeouts;
   /** false: no eBPF lookups (every connection is unattributed); tests only. */

@@ -7,11 +7,19 @@ import { authorize, compilePolicy, compilePolicyPure, type PolicySnapshot } from
 import {
   DEFAULT_BODY_LIMITS,
   DEFAULT_HEAD_LIMITS,
+  nativeIoFor,
   type ProxyContext,
   ProxyListener,
   type ProxySnapshot,
 } from '../proxy/index.js';
-import { groupName, lookupConnection, lookupSocket, socketLookupSupported, userInfo } from '../redirector/index.js';
+import {
+  clientSocketIo,
+  groupName,
+  lookupConnection,
+  lookupSocket,
+  socketLookupSupported,
+  userInfo,
+} from '../redirector/index.js';
 import {
   isMessage,
   type MainToWorker,
@@ -82,7 +90,9 @@ const ctx: ProxyContext = {
   notifyKeyKeeper: () => post({ type: 'gpa:notify-keykeeper' }),
   draining: false,
 };
-const listener = new ProxyListener(ctx);
+// Client sockets through the addon where it can (Linux): no net.Socket per connection.
+const socketIo = init.clientSockets === 'native' ? clientSocketIo() : null;
+const listener = new ProxyListener(ctx, { io: socketIo !== null ? nativeIoFor(socketIo) : null });
 /**
  * Until the first snapshot, connections are accepted (and attributed) but not served, for at most
  * this long: right after a restart a client waits a moment instead of getting 503 `no_policy`.

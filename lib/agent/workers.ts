@@ -60,6 +60,7 @@ export function nodeHasReusePort(version = process.versions.node): boolean {
 
 export interface WorkerSetOptions {
   count: number;
+  clientSockets: 'native' | 'node';
   host: string;
   port: number;
   routes: EndpointRoute[];
@@ -130,6 +131,7 @@ export class WorkerSet {
     const init: WorkerInit = {
       index,
       listen: this.listenSpec(),
+      clientSockets: this.opts.clientSockets,
       routes: this.opts.routes,
       timeouts: this.opts.timeouts,
       redirect: this.opts.redirect,

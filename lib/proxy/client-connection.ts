@@ -1,7 +1,7 @@
 import { Buffer } from 'node:buffer';
-import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ChunkedDecoder } from './chunked.js';
+import type { ClientSocket } from './client-socket.js';
 import { Exchange, type ExchangeHost } from './exchange.js';
 import { answerLocalPath } from './local-paths.js';
 import { parseRequestHead, type RequestHead } from './request-head.js';
@@ -83,7 +83,7 @@ export class ClientConnection implements ExchangeHost {
   private readonly memo: RequestMemo;
 
   constructor(
-    readonly socket: net.Socket,
+    readonly socket: ClientSocket,
     private readonly ctx: ProxyContext,
     private readonly pool: UpstreamPool,
     memos: RequestMemos,
@@ -108,8 +108,9 @@ export class ClientConnection implements ExchangeHost {
   private attribute(): ConnOriginLike | null {
     const s = this.socket;
     try {
-      // libuv's fd of the accepted socket (TCPWrap.fd: Unix only, -1 elsewhere).
-      const fd = (s as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+      // The accepted socket's fd: the addon's own (native sockets), else libuv's (TCPWrap.fd: Unix
+      // only, -1 elsewhere).
+      const fd = s.fd ?? (s as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
       if (this.ctx.lookupSocket !== undefined && typeof fd === 'number' && fd >= 0) return this.ctx.lookupSocket(fd);
       return this.ctx.lookup(
         { address: normalizeAddress(s.remoteAddress), port: s.remotePort ?? 0 },

@@ -1,14 +1,14 @@
 import { Buffer } from 'node:buffer';
-import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ChunkedDecoder } from './chunked.js';
+import type { ClientSocket } from './client-socket.js';
 import { parseResponseHead, type ResponseHead } from './response-head.js';
 import { PASS_THROUGH_MARKER } from './responses.js';
 import type { UpstreamConn, UpstreamOwner, UpstreamPool, UpstreamTarget } from './upstream-pool.js';
 
 /** The client side of an exchange (a ClientConnection). */
 export interface ExchangeHost {
-  readonly socket: net.Socket;
+  readonly socket: ClientSocket;
   readonly clientVersion: 10 | 11;
   /** The response was fully relayed; `closeClient` when the client connection must end now. */
   exchangeFinished(ex: Exchange, closeClient: boolean): void;
@@ -32,7 +32,7 @@ function joined(head: string, buf: Buffer, s: number, e: number): Buffer {
 }
 
 /** Writes `buf[s, e)` to `sock` (nothing when empty). */
-function send(sock: net.Socket, buf: Buffer, s: number, e: number): boolean {
+function send(sock: ClientSocket, buf: Buffer, s: number, e: number): boolean {
   return e > s ? sock.write(s === 0 && e === buf.length ? buf : buf.subarray(s, e)) : true;
 }
 

@@ -2,7 +2,9 @@
 // (exported for tests and benchmarks), and the types the worker and agent wire together.
 export { ChunkedDecoder } from './chunked.js';
 export { ClientConnection, normalizeAddress } from './client-connection.js';
-export { type ListenSpec, ProxyListener } from './listener.js';
+export type { ClientSocket } from './client-socket.js';
+export { type ListenSpec, ProxyListener, type ProxyListenerOptions } from './listener.js';
+export { NativeClientSocket, NativeIo, type NativeIoAddon, nativeIoFor } from './native-io.js';
 export {
   ALLOW_HEADER_VALUE,
   ALLOWED_METHODS,

@@ -1,19 +1,42 @@
+import { closeSync } from 'node:fs';
 import net from 'node:net';
 import { ClientConnection } from './client-connection.js';
+import type { ClientSocket } from './client-socket.js';
+import type { NativeIo } from './native-io.js';
 import { RequestMemos } from './request-memo.js';
 import type { ProxyContext, ProxySnapshot } from './types.js';
 import { type PoolOptions, UpstreamPool } from './upstream-pool.js';
 
+function closeFd(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already gone
+  }
+}
+
 /** Where a worker listens: host/port (with SO_REUSEPORT where Node supports it) or an inherited fd. */
 export type ListenSpec = { host: string; port: number; reusePort?: boolean } | { fd: number };
+
+export interface ProxyListenerOptions {
+  pool?: Partial<PoolOptions>;
+  /**
+   * Client sockets through the addon (Linux): no net.Socket per connection. Null: net.Server.
+   * The listening socket is then the addon's (SO_REUSEPORT); a `{ fd }` spec is used as given.
+   */
+  io?: NativeIo | null;
+}
 
 /**
  * The agent port in one worker thread: accepts connections and hands each to a ClientConnection.
  * Keeps the set of live connections so a shutdown can drain them.
  */
 export class ProxyListener {
-  readonly server: net.Server;
   readonly pool: UpstreamPool;
+  private readonly server: net.Server | null = null;
+  private readonly io: NativeIo | null;
+  /** The listening fd polled by `io` (-1: none). */
+  private listenFd = -1;
   private readonly live = new Set<ClientConnection>();
   /** Per caller and endpoint: the last head, decision and signed upstream head (see RequestMemos). */
   private readonly memos = new RequestMemos();
@@ -23,42 +46,70 @@ export class ProxyListener {
 
   constructor(
     readonly ctx: ProxyContext,
-    poolOptions: Partial<PoolOptions> = {},
+    opts: ProxyListenerOptions = {},
   ) {
-    this.pool = new UpstreamPool({ connectTimeoutMs: ctx.timeouts.connectMs, ...poolOptions });
-    this.server = net.createServer({ noDelay: true }, (socket) => {
-      try {
-        // Attribution and claims happen now, at accept, even while held (the caller may exit soon).
-        const c = new ClientConnection(socket, ctx, this.pool, this.memos);
-        this.live.add(c);
-        socket.once('close', () => this.live.delete(c));
-        if (this.held !== null) {
-          socket.pause();
-          this.held.push(c);
-        }
-      } catch {
-        socket.destroy(); // nothing a client does may take the worker down
+    this.pool = new UpstreamPool({ connectTimeoutMs: ctx.timeouts.connectMs, ...opts.pool });
+    this.io = opts.io ?? null;
+    if (this.io === null) {
+      this.server = net.createServer({ noDelay: true }, (socket) => this.accepted(socket));
+      this.server.on('error', () => {});
+    }
+  }
+
+  /** True when client sockets go through the addon rather than net.Socket. */
+  get native(): boolean {
+    return this.io !== null;
+  }
+
+  private accepted(socket: ClientSocket): void {
+    try {
+      // Attribution and claims happen now, at accept, even while held (the caller may exit soon).
+      const c = new ClientConnection(socket, this.ctx, this.pool, this.memos);
+      this.live.add(c);
+      socket.once('close', () => this.live.delete(c));
+      if (this.held !== null) {
+        socket.pause();
+        this.held.push(c);
       }
-    });
-    this.server.on('error', () => {});
+    } catch {
+      socket.destroy(); // nothing a client does may take the worker down
+    }
   }
 
   /** Starts listening; resolves to the bound address. */
   listen(spec: ListenSpec): Promise<net.AddressInfo> {
+    if (this.io !== null) return Promise.resolve().then(() => this.listenNative(this.io!, spec));
+    const server = this.server!;
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
-      this.server.once('error', onError);
+      server.once('error', onError);
       const done = () => {
-        this.server.off('error', onError);
-        resolve(this.server.address() as net.AddressInfo);
+        server.off('error', onError);
+        resolve(server.address() as net.AddressInfo);
       };
-      if ('fd' in spec) this.server.listen({ fd: spec.fd }, done);
+      if ('fd' in spec) server.listen({ fd: spec.fd }, done);
       else {
         // `reusePort` is honoured from Node 22.12/23.1; older Nodes ignore it (callers pass an fd there).
         const opts = { host: spec.host, port: spec.port, reusePort: spec.reusePort === true } as net.ListenOptions;
-        this.server.listen(opts, done);
+        server.listen(opts, done);
       }
     });
+  }
+
+  private listenNative(io: NativeIo, spec: ListenSpec): net.AddressInfo {
+    if (this.listenFd !== -1) throw new Error('the listener is already listening');
+    // The addon's socket is SO_REUSEPORT either way, so more workers can share the port.
+    const fd = 'fd' in spec ? spec.fd : io.addon.createReusePortListener(spec.host, spec.port, 511);
+    try {
+      io.listen(fd, (socket) => this.accepted(socket));
+    } catch (err) {
+      if (!('fd' in spec)) closeFd(fd);
+      throw err;
+    }
+    this.listenFd = fd;
+    const a = io.addon.ioAddress(fd, false);
+    if (a === null) throw new Error('the listening socket has no address');
+    return { address: a[0], port: a[1], family: a[0].includes(':') ? 'IPv6' : 'IPv4' };
   }
 
   /** Replaces the snapshot new requests use; requests in flight keep the one they started with. */
@@ -102,7 +153,14 @@ export class ProxyListener {
   async close(drainMs = 5000): Promise<void> {
     this.ctx.draining = true;
     this.release();
-    const closed = new Promise<void>((r) => this.server.close(() => r()));
+    let closed = Promise.resolve();
+    if (this.server !== null) {
+      const server = this.server;
+      closed = new Promise<void>((r) => server.close(() => r()));
+    } else if (this.listenFd !== -1) {
+      this.io!.unlisten(this.listenFd);
+      this.listenFd = -1;
+    }
     for (const c of this.live) c.closeIfIdle();
     const deadline = Date.now() + drainMs;
     while (this.live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

@@ -7,10 +7,11 @@ export { normaliseAddress } from './addresses.js';
 export { discoverCgroup2Root, inPidNamespace, isCgroup2Dir, parseCgroup2Mounts } from './cgroup.js';
 export { RedirectorError } from './errors.js';
 export { STAT_NAMES, STRUCT_SIZES } from './layout.js';
-export { type AddonStartOptions, addonPath, bpfObjectPath } from './native.js';
+export { type AddonStartOptions, addonPath, bpfObjectPath, type ClientSocketIo } from './native.js';
 export {
   addExemptPid,
   addonStartOptions,
+  clientSocketIo,
   createReusePortListener,
   DEFAULT_CONN_MAP_SIZE,
   DEFAULT_PIN_DIR,

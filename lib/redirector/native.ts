@@ -46,8 +46,22 @@ export interface NativeAddon {
   userInfo(uid: number): { name: string; gid: number; groups: { gid: number; name: string | null }[] } | null;
   groupName(gid: number): string | null;
   createReusePortListener(host: string, port: number, backlog: number): number;
+  /** Linux builds: client-socket I/O on the calling thread's loop (native/src/posix/client_io.h). */
+  ioListen?: ClientSocketIo['ioListen'];
   /** Windows builds only. */
   logonSessionInfo?(logonId: bigint): { userName: string; domain: string; sid: string; logonType: number } | null;
+}
+
+/** The addon's client-socket I/O (Linux builds); lib/proxy/native-io.ts drives it. */
+export interface ClientSocketIo {
+  ioListen(fd: number, onEvent: (kind: number, fd: number, arg: unknown) => void): void;
+  ioUnlisten(fd: number): boolean;
+  ioWrite(fd: number, bytes: Uint8Array): number;
+  ioEnd(fd: number): boolean;
+  ioClose(fd: number): boolean;
+  ioSetReading(fd: number, on: boolean): boolean;
+  ioAddress(fd: number, peer: boolean): [string, number] | null;
+  createReusePortListener(host: string, port: number, backlog: number): number;
 }
 
 export interface NativeOrigin {

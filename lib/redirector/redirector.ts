@@ -3,7 +3,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { normaliseAddress, requireLoopbackProxy, ruleAddress, rulePort } from './addresses.js';
 import { cgroupId, discoverCgroup2Root, inPidNamespace, isCgroup2Dir, ownCgroupDir } from './cgroup.js';
 import { asRedirectorError, RedirectorError } from './errors.js';
-import { type AddonStartOptions, addonLoadError, bpfObjectPath, type NativeAddon, tryLoadAddon } from './native.js';
+import {
+  type AddonStartOptions,
+  addonLoadError,
+  bpfObjectPath,
+  type ClientSocketIo,
+  type NativeAddon,
+  tryLoadAddon,
+} from './native.js';
 import { OriginRecord } from './origin-record.js';
 import type {
   ConnOrigin,
@@ -272,6 +279,12 @@ export function lookupConnection(peer: SocketEnd, local: SocketEnd, opts?: { con
   );
   if (o === null) return null;
   return o as ConnOrigin;
+}
+
+/** The addon's client-socket I/O (Linux builds), or null where it has none or cannot load. */
+export function clientSocketIo(): ClientSocketIo | null {
+  const a = tryLoadAddon();
+  return a !== undefined && typeof a.ioListen === 'function' ? (a as unknown as ClientSocketIo) : null;
 }
 
 /** True when the addon can look a connection up by the accepted socket's fd (POSIX builds). */

@@ -18,6 +18,10 @@
 #include "backend.h"
 #ifdef _WIN32
 #include "windows/logon_session.h"
+#else
+#include <uv.h>
+
+#include "posix/client_io.h"
 #endif
 
 namespace gpa {
@@ -169,6 +173,55 @@ Napi::Object StatusToJs(Napi::Env env, const Status& s) {
   return o;
 }
 
+#ifndef _WIN32
+// Delivers ClientIo's events to the one JavaScript dispatcher of this thread (lib/proxy/native-io.ts)
+// as onEvent(kind, fd, arg): one function and plain arguments, no object per event.
+class JsIoSink : public IoSink {
+ public:
+  enum Kind { kAccept = 0, kData = 1, kEnd = 2, kError = 3, kDrain = 4 };
+  JsIoSink(Napi::Env env, Napi::Function onEvent) : env_(env), onEvent_(Napi::Persistent(onEvent)) {}
+  // Each runs on a libuv callback, outside any JavaScript frame: it opens its own handle scope.
+  void OnAccept(int listenFd, int fd) override {
+    Napi::HandleScope scope(env_);
+    Emit(kAccept, listenFd, Napi::Number::New(env_, fd));
+  }
+  void OnData(int fd, const char* data, std::size_t n) override {
+    Napi::HandleScope scope(env_);
+    Emit(kData, fd, Napi::Buffer<char>::Copy(env_, data, n));
+  }
+  void OnEnd(int fd) override {
+    Napi::HandleScope scope(env_);
+    Emit(kEnd, fd, env_.Undefined());
+  }
+  void OnError(int fd, int err) override {
+    Napi::HandleScope scope(env_);
+    Emit(kError, fd, Napi::Number::New(env_, err));
+  }
+  void OnDrain(int fd) override {
+    Napi::HandleScope scope(env_);
+    Emit(kDrain, fd, env_.Undefined());
+  }
+  // Teardown: nothing reaches JavaScript any more.
+  void Detach() { onEvent_.Reset(); }
+
+ private:
+  void Emit(Kind kind, int fd, Napi::Value arg) {
+    if (onEvent_.IsEmpty()) return;
+    try {
+      // MakeCallback, not Call: we are on a libuv callback, so nextTicks and microtasks queued by
+      // the handler must run when it returns, as after any of Node's own I/O callbacks.
+      onEvent_.MakeCallback(env_.Global(), {Napi::Number::New(env_, kind), Napi::Number::New(env_, fd), arg});
+    } catch (const Napi::Error& e) {
+      // The dispatcher catches everything it calls; whatever still escapes is an uncaught
+      // exception of the thread, as it would be from any Node callback (never unwinds into libuv).
+      napi_fatal_exception(env_, e.Value());
+    }
+  }
+  Napi::Env env_;
+  Napi::FunctionReference onEvent_;
+};
+#endif
+
 }  // namespace
 
 class GpaAddon : public Napi::Addon<GpaAddon> {
@@ -202,6 +255,13 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
 #ifndef _WIN32
         InstanceMethod("lookupSocket", &GpaAddon::LookupSocket),
         InstanceMethod("lookupSocketInto", &GpaAddon::LookupSocketInto),
+        InstanceMethod("ioListen", &GpaAddon::IoListen),
+        InstanceMethod("ioUnlisten", &GpaAddon::IoUnlisten),
+        InstanceMethod("ioWrite", &GpaAddon::IoWrite),
+        InstanceMethod("ioEnd", &GpaAddon::IoEnd),
+        InstanceMethod("ioClose", &GpaAddon::IoClose),
+        InstanceMethod("ioSetReading", &GpaAddon::IoSetReading),
+        InstanceMethod("ioAddress", &GpaAddon::IoAddress),
 #endif
         InstanceMethod("stats", &GpaAddon::Stats),
         InstanceMethod("userInfo", &GpaAddon::UserInfo),
@@ -217,6 +277,26 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
 
  private:
   std::shared_ptr<Backend> backend_;
+#ifndef _WIN32
+  // Client-socket I/O of this thread (created by the first ioListen). Torn down by an async cleanup
+  // hook, which keeps this instance alive until libuv has closed every handle it polls.
+  std::unique_ptr<JsIoSink> ioSink_;
+  std::unique_ptr<ClientIo> io_;
+  napi_async_cleanup_hook_handle ioCleanup_ = nullptr;
+
+  static void IoTeardown(napi_async_cleanup_hook_handle handle, void* arg) {
+    auto* self = static_cast<GpaAddon*>(arg);
+    self->ioSink_->Detach();
+    self->io_->CloseAll([handle] { napi_remove_async_cleanup_hook(handle); });
+  }
+
+  ClientIo& Io(const char* op) {
+    if (!io_) throw BackendError(op, EBADF, "no socket is polled on this thread (ioListen first)");
+    return *io_;
+  }
+
+  int FdArg(const Napi::CallbackInfo& info) { return static_cast<int>(UintArg(info, 0, "fd", 0x7fffffff)); }
+#endif
   // Property names of a connect record, created once: building the record per connection then
   // reuses them instead of making (and hashing) sixteen new strings.
   enum Key { kPlatform, kUid, kGid, kPid, kTid, kComm, kCgroupId, kCookie, kOrigDst, kOrigPort, kFamily,
@@ -430,6 +510,74 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
       b[61] = static_cast<std::uint8_t>(addrLen);
       put(80, addr.data(), addrLen);
       return Napi::Number::New(env, 1);
+    });
+  }
+
+  // ioListen(fd, onEvent): accepts on a listening fd on this thread's loop; every event of it and
+  // of its connections goes to onEvent(kind, fd, arg) (kinds: JsIoSink::Kind). One onEvent per thread.
+  Napi::Value IoListen(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      const int fd = FdArg(info);
+      if (info.Length() < 2 || !info[1].IsFunction()) throw Napi::TypeError::New(env, "onEvent must be a function");
+      if (!io_) {
+        uv_loop_t* loop = nullptr;
+        if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr)
+          throw BackendError("ioListen", EINVAL, "this thread has no libuv loop");
+        ioSink_ = std::make_unique<JsIoSink>(env, info[1].As<Napi::Function>());
+        io_ = std::make_unique<ClientIo>(loop, ioSink_.get());
+        if (napi_add_async_cleanup_hook(env, IoTeardown, this, &ioCleanup_) != napi_ok)
+          throw BackendError("ioListen", EINVAL, "cannot register the cleanup hook");
+      }
+      io_->Listen(fd);
+      return env.Undefined();
+    });
+  }
+
+  Napi::Value IoUnlisten(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      return Napi::Boolean::New(env, io_ && io_->Unlisten(FdArg(info)));
+    });
+  }
+
+  // ioWrite(fd, bytes: Uint8Array) -> bytes still queued (0: all in the kernel) | -errno
+  Napi::Value IoWrite(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      const int fd = FdArg(info);
+      if (info.Length() < 2 || !info[1].IsTypedArray()) throw Napi::TypeError::New(env, "bytes must be a Uint8Array");
+      Napi::TypedArray t = info[1].As<Napi::TypedArray>();
+      const char* data = static_cast<const char*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+      return Napi::Number::New(env, static_cast<double>(Io("ioWrite").Write(fd, data, t.ByteLength())));
+    });
+  }
+
+  Napi::Value IoEnd(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      return Napi::Boolean::New(env, io_ && io_->End(FdArg(info)));
+    });
+  }
+
+  Napi::Value IoClose(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      return Napi::Boolean::New(env, io_ && io_->Close(FdArg(info)));
+    });
+  }
+
+  Napi::Value IoSetReading(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      const bool on = info.Length() > 1 && info[1].ToBoolean().Value();
+      return Napi::Boolean::New(env, io_ && io_->SetReading(FdArg(info), on));
+    });
+  }
+
+  // ioAddress(fd, peer) -> [address, port] | null (a socket already reset has no peer)
+  Napi::Value IoAddress(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      Endpoint e;
+      if (!SocketEndpoint(FdArg(info), info.Length() > 1 && info[1].ToBoolean().Value(), &e)) return env.Null();
+      Napi::Array r = Napi::Array::New(env, 2);
+      r.Set(0u, Napi::String::New(env, AddrString(e.addr)));
+      r.Set(1u, Napi::Number::New(env, e.port));
+      return r;
     });
   }
 #endif

@@ -9,12 +9,27 @@ import {
   DEFAULT_HEAD_LIMITS,
   DEFAULT_TIMEOUTS,
   type Decision,
+  nativeIoFor,
   type ProxyContext,
   ProxyListener,
   type ProxySnapshot,
   type RequestAuditRecord,
   type RequestDoneInfo,
 } from '../../lib/proxy/index.js';
+import { clientSocketIo } from '../../lib/redirector/index.js';
+
+/**
+ * Which client sockets the test proxies use: `native` (the addon's, the agent's default on Linux)
+ * unless GPA_TEST_CLIENT_SOCKETS=node; scripts/run-tests.mjs runs the proxy tests both ways.
+ */
+export const CLIENT_SOCKETS: 'native' | 'node' = process.env.GPA_TEST_CLIENT_SOCKETS === 'node' ? 'node' : 'native';
+
+function testSocketIo() {
+  if (CLIENT_SOCKETS === 'node') return null;
+  const io = clientSocketIo();
+  if (io === null && process.platform === 'linux') throw new Error('the addon has no client-socket I/O (rebuild it)');
+  return io === null ? null : nativeIoFor(io);
+}
 
 export const KEY_GUID = '11111111-2222-3333-4444-555555555555';
 
@@ -186,7 +201,7 @@ export async function startProxy(
     notifyKeyKeeper: null,
     draining: false,
   };
-  const listener = new ProxyListener(ctx);
+  const listener = new ProxyListener(ctx, { io: testSocketIo() });
   const addr = await listener.listen({ host: '127.0.0.1', port: 0 });
   return { port: addr.port, listener, audits, done, key, close: () => listener.close(200) };
 }

@@ -1,0 +1,329 @@
+import { Buffer } from 'node:buffer';
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { getSystemErrorName } from 'node:util';
+import type { ClientSocket } from './client-socket.js';
+
+/**
+ * The addon's client-socket I/O (native/src/posix/client_io.h, Linux builds): the worker's own
+ * libuv loop polls the listening fd and every accepted fd, and reports each event to one function
+ * per thread, `onEvent(kind, fd, arg)`.
+ */
+export interface NativeIoAddon {
+  ioListen(fd: number, onEvent: (kind: number, fd: number, arg: unknown) => void): void;
+  ioUnlisten(fd: number): boolean;
+  /** Bytes still queued after the write (0: all in the kernel), or -errno. */
+  ioWrite(fd: number, bytes: Uint8Array): number;
+  ioEnd(fd: number): boolean;
+  ioClose(fd: number): boolean;
+  ioSetReading(fd: number, on: boolean): boolean;
+  ioAddress(fd: number, peer: boolean): [string, number] | null;
+  createReusePortListener(host: string, port: number, backlog: number): number;
+}
+
+// Event kinds (JsIoSink::Kind in native/src/addon.cc).
+const ACCEPT = 0;
+const DATA = 1;
+const END = 2;
+const ERROR = 3;
+const DRAIN = 4;
+
+/** write() asks the caller to wait for 'drain' from this many queued bytes (net.Socket's default). */
+const HIGH_WATER_MARK = 16 * 1024;
+/** After a failed accept (out of fds, memory), accepting resumes after this pause. */
+const ACCEPT_RETRY_MS = 100;
+
+let threadIo: NativeIo | null = null;
+
+/** This thread's NativeIo (the addon keeps one event function per thread). */
+export function nativeIoFor(addon: NativeIoAddon): NativeIo {
+  if (threadIo === null || threadIo.addon !== addon) threadIo = new NativeIo(addon);
+  return threadIo;
+}
+
+/** Accepted sockets of this thread by fd, and the listeners' connection callbacks. */
+export class NativeIo {
+  private readonly sockets: (NativeClientSocket | undefined)[] = [];
+  private readonly acceptors = new Map<number, (socket: NativeClientSocket) => void>();
+  private readonly onEvent = (kind: number, fd: number, arg: unknown): void => this.dispatch(kind, fd, arg);
+
+  constructor(readonly addon: NativeIoAddon) {}
+
+  /** Accepts on the listening `fd`; each connection goes to `onConnection`. Throws when it cannot poll it. */
+  listen(fd: number, onConnection: (socket: NativeClientSocket) => void): void {
+    this.acceptors.set(fd, onConnection);
+    try {
+      this.addon.ioListen(fd, this.onEvent);
+    } catch (err) {
+      this.acceptors.delete(fd);
+      throw err;
+    }
+  }
+
+  /** Stops accepting and closes the listening fd; accepted connections stay open. */
+  unlisten(fd: number): void {
+    if (this.acceptors.delete(fd)) this.addon.ioUnlisten(fd);
+  }
+
+  /** Called by a socket's destroy(): its fd is closed and may be reused by the next accept. */
+  release(socket: NativeClientSocket): void {
+    if (this.sockets[socket.fd] === socket) this.sockets[socket.fd] = undefined;
+    this.addon.ioClose(socket.fd);
+  }
+
+  private dispatch(kind: number, fd: number, arg: unknown): void {
+    if (kind === DATA) {
+      const s = this.sockets[fd];
+      if (s === undefined) return;
+      try {
+        s.onData(arg as Buffer);
+      } catch {
+        s.destroy(); // nothing a client sends may take the worker down
+      }
+      return;
+    }
+    if (kind === ACCEPT) {
+      this.accept(fd, arg as number);
+      return;
+    }
+    const s = this.sockets[fd];
+    if (s === undefined) {
+      if (kind === ERROR && this.acceptors.has(fd)) this.acceptFailed(fd);
+      return;
+    }
+    try {
+      if (kind === END) s.onEnd();
+      else if (kind === ERROR) s.onError(arg as number);
+      else if (kind === DRAIN) s.onDrain();
+    } catch {
+      s.destroy();
+    }
+  }
+
+  private accept(listenFd: number, fd: number): void {
+    const s = new NativeClientSocket(this, fd);
+    this.sockets[fd] = s;
+    const onConnection = this.acceptors.get(listenFd);
+    if (onConnection === undefined) {
+      s.destroy();
+      return;
+    }
+    try {
+      onConnection(s);
+    } catch {
+      s.destroy();
+    }
+  }
+
+  private acceptFailed(listenFd: number): void {
+    // The addon stopped accepting on this fd (EMFILE and the like): try again after a pause, as
+    // long as the listener is still ours. Clients wait in the kernel's backlog meanwhile.
+    const t = setTimeout(() => {
+      if (this.acceptors.has(listenFd)) this.addon.ioSetReading(listenFd, true);
+    }, ACCEPT_RETRY_MS);
+    t.unref();
+  }
+}
+
+function emitClose(s: NativeClientSocket): void {
+  s.emit('close');
+}
+
+/**
+ * A client connection accepted by the addon: the net.Socket subset ClientConnection uses
+ * (ClientSocket), with net.Socket's semantics where it matters: reads arrive as 'data' chunks,
+ * write() returns false above 16 KiB queued and 'drain' follows, the peer's FIN closes the socket
+ * once everything queued is sent (no half-open connections), 'close' comes asynchronously after
+ * destroy(), and an idle timeout emits 'timeout' once (re-armed by activity or setTimeout).
+ */
+export class NativeClientSocket extends EventEmitter implements ClientSocket {
+  destroyed = false;
+  writableLength = 0;
+  private ended = false;
+  private paused = false;
+  private needDrain = false;
+  private closeAfterDrain = false;
+  private timeoutMs = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private lastActive = 0;
+  private peer: [string, number] | null | undefined;
+  private local: [string, number] | null | undefined;
+
+  constructor(
+    private readonly io: NativeIo,
+    readonly fd: number,
+  ) {
+    super();
+  }
+
+  // Called by NativeIo
+
+  onData(chunk: Buffer): void {
+    if (this.destroyed) return;
+    if (this.timeoutMs > 0) this.touch();
+    this.emit('data', chunk);
+  }
+
+  onEnd(): void {
+    // net.Socket without allowHalfOpen: the peer's FIN ends our side too, after what is queued.
+    this.destroySoon();
+  }
+
+  onError(errno: number): void {
+    if (this.destroyed) return;
+    if (this.listenerCount('error') === 0) {
+      this.destroy();
+      return;
+    }
+    const code = getSystemErrorName(-Math.abs(errno));
+    const err = Object.assign(new Error(`client socket: ${code}`), { code, errno: -Math.abs(errno) });
+    this.emit('error', err);
+  }
+
+  onDrain(): void {
+    this.writableLength = 0;
+    if (this.destroyed) return;
+    if (this.closeAfterDrain) {
+      this.destroy();
+      return;
+    }
+    if (this.needDrain) {
+      this.needDrain = false;
+      this.emit('drain');
+    }
+  }
+
+  // ClientSocket
+
+  get remoteAddress(): string | undefined {
+    if (this.peer === undefined) this.peer = this.destroyed ? null : this.io.addon.ioAddress(this.fd, true);
+    return this.peer?.[0];
+  }
+
+  get remotePort(): number | undefined {
+    if (this.peer === undefined) void this.remoteAddress;
+    return this.peer?.[1];
+  }
+
+  get localAddress(): string | undefined {
+    if (this.local === undefined) this.local = this.destroyed ? null : this.io.addon.ioAddress(this.fd, false);
+    return this.local?.[0];
+  }
+
+  get localPort(): number | undefined {
+    if (this.local === undefined) void this.localAddress;
+    return this.local?.[1];
+  }
+
+  setNoDelay(): this {
+    return this; // the addon sets TCP_NODELAY on every accepted socket
+  }
+
+  setTimeout(ms: number): this {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    this.timeoutMs = Number.isFinite(ms) && ms > 0 ? ms : 0;
+    if (this.timeoutMs > 0 && !this.destroyed) {
+      this.lastActive = performance.now();
+      this.arm(this.timeoutMs);
+    }
+    return this;
+  }
+
+  write(data: Uint8Array | string): boolean {
+    if (this.destroyed || this.ended) return false;
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    const queued = this.io.addon.ioWrite(this.fd, bytes);
+    if (this.timeoutMs > 0) this.touch();
+    if (queued < 0) {
+      // Broken connection (reset, EPIPE): reported like net.Socket does, after this call returns.
+      process.nextTick(() => this.onError(queued));
+      return false;
+    }
+    this.writableLength = queued;
+    if (queued >= HIGH_WATER_MARK) {
+      this.needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  end(data?: Uint8Array | string): this {
+    if (this.destroyed || this.ended) return this;
+    if (data !== undefined) this.write(data);
+    this.ended = true;
+    this.io.addon.ioEnd(this.fd);
+    return this;
+  }
+
+  destroy(): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    this.writableLength = 0;
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    this.io.release(this);
+    process.nextTick(emitClose, this);
+    return this;
+  }
+
+  destroySoon(): void {
+    if (this.destroyed) return;
+    if (this.writableLength === 0) {
+      this.destroy();
+      return;
+    }
+    if (!this.ended) {
+      this.ended = true;
+      this.io.addon.ioEnd(this.fd);
+    }
+    this.closeAfterDrain = true;
+  }
+
+  pause(): this {
+    if (!this.paused && !this.destroyed) {
+      this.paused = true;
+      this.io.addon.ioSetReading(this.fd, false);
+    }
+    return this;
+  }
+
+  resume(): this {
+    if (this.paused && !this.destroyed) {
+      this.paused = false;
+      this.io.addon.ioSetReading(this.fd, true);
+    }
+    return this;
+  }
+
+  isPaused(): boolean {
+    return this.paused;
+  }
+
+  // Idle timeout: one timer per socket, re-armed lazily (activity only records the time).
+
+  private touch(): void {
+    this.lastActive = performance.now();
+    if (this.timer === null && !this.destroyed) this.arm(this.timeoutMs);
+  }
+
+  private arm(ms: number): void {
+    this.timer = setTimeout(() => this.onTimer(), ms);
+    this.timer.unref();
+  }
+
+  private onTimer(): void {
+    this.timer = null;
+    if (this.destroyed || this.timeoutMs === 0) return;
+    const idle = performance.now() - this.lastActive;
+    if (idle + 1 < this.timeoutMs) {
+      this.arm(this.timeoutMs - idle);
+      return;
+    }
+    this.emit('timeout');
+  }
+}

@@ -1,0 +1,274 @@
+// See client_io.h. Level-triggered uv_poll per fd; one read per readable event.
+#include "client_io.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "../backend.h"
+
+namespace gpa {
+
+namespace {
+// One read takes at most this much: a request head is far smaller; a large body arrives in pieces.
+constexpr std::size_t kReadBytes = 64 * 1024;
+// Accepts per wake-up of a listener, so a connect storm cannot starve the connections' reads.
+constexpr int kAcceptsPerWake = 32;
+}  // namespace
+
+struct ClientIo::Handle {
+  uv_poll_t poll;
+  ClientIo* io = nullptr;
+  int fd = -1;
+  bool listener = false;
+  bool reading = true;   // wants readable events (paused: false)
+  bool eof = false;      // the peer's FIN was read: no more read events
+  bool endPending = false;  // shutdown once the queue is empty
+  bool shutDown = false;
+  bool closed = false;   // fd closed; the handle waits for libuv's close callback
+  int events = 0;        // what the poll is started with now
+  std::string queue;     // bytes the kernel did not take yet, from qoff
+  std::size_t qoff = 0;
+  std::size_t queued() const { return queue.size() - qoff; }
+};
+
+ClientIo::ClientIo(uv_loop_t* loop, IoSink* sink) : loop_(loop), sink_(sink), readBuf_(kReadBytes) {}
+
+ClientIo::~ClientIo() {
+  // CloseAll() has run (the addon's cleanup hook waits for it); anything left is only memory.
+  for (Handle* h : byFd_)
+    if (h != nullptr && !h->closed) ::close(h->fd);
+}
+
+ClientIo::Handle* ClientIo::Find(int fd) const {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= byFd_.size()) return nullptr;
+  return byFd_[fd];
+}
+
+void ClientIo::Track(Handle* h) {
+  if (static_cast<std::size_t>(h->fd) >= byFd_.size()) byFd_.resize(static_cast<std::size_t>(h->fd) * 2 + 64, nullptr);
+  byFd_[h->fd] = h;
+}
+
+void ClientIo::Listen(int fd) {
+  if (fd < 0) throw BackendError("ioListen", EBADF, "not a file descriptor");
+  if (Find(fd) != nullptr) throw BackendError("ioListen", EEXIST, "fd " + std::to_string(fd) + " is already polled");
+  int acceptConn = 0;
+  socklen_t len = sizeof(acceptConn);
+  if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acceptConn, &len) != 0 || acceptConn == 0)
+    throw BackendError("ioListen", errno != 0 ? errno : EINVAL, "fd " + std::to_string(fd) + " is not a listening socket");
+  auto* h = new Handle();
+  h->io = this;
+  h->fd = fd;
+  h->listener = true;
+  int rc = uv_poll_init(loop_, &h->poll, fd);
+  if (rc != 0) {
+    delete h;
+    throw BackendError("ioListen", -rc, std::string("uv_poll_init: ") + uv_strerror(rc));
+  }
+  h->poll.data = h;
+  Track(h);
+  Update(h);
+}
+
+bool ClientIo::Unlisten(int fd) {
+  Handle* h = Find(fd);
+  if (h == nullptr || !h->listener) return false;
+  Release(h);
+  return true;
+}
+
+void ClientIo::Update(Handle* h) {
+  if (h->closed) return;
+  int want = 0;
+  if (h->reading && !h->eof) want |= UV_READABLE;
+  if (h->queued() > 0) want |= UV_WRITABLE;
+  if (want == h->events) return;
+  h->events = want;
+  if (want == 0) uv_poll_stop(&h->poll);
+  else uv_poll_start(&h->poll, want, PollCb);
+}
+
+// Closes the fd now and hands the handle to libuv; its memory goes in ClosedCb.
+void ClientIo::Release(Handle* h) {
+  if (h->closed) return;
+  h->closed = true;
+  byFd_[h->fd] = nullptr;
+  if (!h->listener) connections_--;
+  closing_++;
+  // uv_close stops the poll and removes the fd from epoll (and from the events libuv is still
+  // dispatching) before the fd number can be reused by the next accept.
+  uv_close(reinterpret_cast<uv_handle_t*>(&h->poll), ClosedCb);
+  ::close(h->fd);
+}
+
+void ClientIo::ClosedCb(uv_handle_t* uh) {
+  auto* h = static_cast<Handle*>(uh->data);
+  ClientIo* io = h->io;
+  delete h;
+  if (--io->closing_ == 0 && io->allClosed_) {
+    auto done = std::move(io->allClosed_);
+    io->allClosed_ = nullptr;
+    done();
+  }
+}
+
+void ClientIo::PollCb(uv_poll_t* p, int status, int events) {
+  auto* h = static_cast<Handle*>(p->data);
+  if (h->closed) return;
+  if (h->listener) h->io->OnListenerEvent(h, status);
+  else h->io->OnClientEvent(h, status, events);
+}
+
+void ClientIo::OnListenerEvent(Handle* h, int status) {
+  if (status < 0) {
+    h->reading = false;
+    Update(h);
+    sink_->OnError(h->fd, -status);
+    return;
+  }
+  for (int i = 0; i < kAcceptsPerWake && !h->closed && h->reading; i++) {
+    int fd = ::accept4(h->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      int e = errno;
+      if (e == EAGAIN || e == EWOULDBLOCK) return;
+      if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;
+      // EMFILE, ENFILE, ENOBUFS, ENOMEM: stop accepting; JavaScript resumes after a pause.
+      h->reading = false;
+      Update(h);
+      sink_->OnError(h->fd, e);
+      return;
+    }
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    auto* c = new Handle();
+    c->io = this;
+    c->fd = fd;
+    int rc = uv_poll_init(loop_, &c->poll, fd);
+    if (rc != 0) {
+      delete c;
+      ::close(fd);
+      continue;
+    }
+    c->poll.data = c;
+    Track(c);
+    connections_++;
+    Update(c);
+    sink_->OnAccept(h->fd, fd);
+  }
+}
+
+void ClientIo::OnClientEvent(Handle* h, int status, int events) {
+  const int fd = h->fd;
+  if (status < 0) {
+    sink_->OnError(fd, -status);
+    return;
+  }
+  if ((events & UV_WRITABLE) != 0) {
+    Flush(h);
+    if (h->closed) return;
+  }
+  if ((events & UV_READABLE) == 0 || !h->reading || h->eof) return;
+  ssize_t n = ::read(fd, readBuf_.data(), readBuf_.size());
+  if (n > 0) {
+    sink_->OnData(fd, readBuf_.data(), static_cast<std::size_t>(n));
+  } else if (n == 0) {
+    h->eof = true;
+    Update(h);
+    sink_->OnEnd(fd);
+  } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    sink_->OnError(fd, errno);
+  }
+}
+
+std::int64_t ClientIo::Write(int fd, const char* data, std::size_t n) {
+  Handle* h = Find(fd);
+  if (h == nullptr || h->listener) return -EBADF;
+  if (h->shutDown || h->endPending) return -EPIPE;
+  if (h->queued() == 0) {
+    std::size_t off = 0;
+    while (off < n) {
+      ssize_t w = ::send(fd, data + off, n - off, MSG_NOSIGNAL);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        return -errno;
+      }
+      off += static_cast<std::size_t>(w);
+    }
+    if (off == n) return 0;
+    h->queue.assign(data + off, n - off);
+    h->qoff = 0;
+  } else {
+    h->queue.append(data, n);
+  }
+  Update(h);
+  return static_cast<std::int64_t>(h->queued());
+}
+
+void ClientIo::Flush(Handle* h) {
+  while (h->queued() > 0) {
+    ssize_t w = ::send(h->fd, h->queue.data() + h->qoff, h->queued(), MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      sink_->OnError(h->fd, errno);
+      return;
+    }
+    h->qoff += static_cast<std::size_t>(w);
+  }
+  std::string().swap(h->queue);  // a slow client's buffer is not kept for the connection's life
+  h->qoff = 0;
+  if (h->endPending && !h->shutDown) {
+    h->endPending = false;
+    h->shutDown = true;
+    ::shutdown(h->fd, SHUT_WR);
+  }
+  Update(h);
+  sink_->OnDrain(h->fd);
+}
+
+bool ClientIo::End(int fd) {
+  Handle* h = Find(fd);
+  if (h == nullptr || h->listener) return false;
+  if (h->shutDown || h->endPending) return true;
+  if (h->queued() > 0) {
+    h->endPending = true;
+  } else {
+    h->shutDown = true;
+    ::shutdown(fd, SHUT_WR);
+  }
+  return true;
+}
+
+bool ClientIo::Close(int fd) {
+  Handle* h = Find(fd);
+  if (h == nullptr || h->listener) return false;
+  Release(h);
+  return true;
+}
+
+bool ClientIo::SetReading(int fd, bool on) {
+  Handle* h = Find(fd);
+  if (h == nullptr) return false;
+  h->reading = on;
+  Update(h);
+  return true;
+}
+
+void ClientIo::CloseAll(std::function<void()> done) {
+  for (Handle* h : byFd_)
+    if (h != nullptr) Release(h);
+  if (closing_ == 0) {
+    done();
+    return;
+  }
+  allClosed_ = std::move(done);
+}
+
+}  // namespace gpa

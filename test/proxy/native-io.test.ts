@@ -1,0 +1,209 @@
+import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
+import { once } from 'node:events';
+import net from 'node:net';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { type NativeClientSocket, type NativeIo, nativeIoFor } from '../../lib/proxy/index.js';
+import { clientSocketIo } from '../../lib/redirector/index.js';
+
+const addon = clientSocketIo();
+const skip = addon === null ? 'the addon has no client-socket I/O here (Linux builds only)' : false;
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** A loopback listener served by `onConnection`; close() stops it and destroys what it accepted. */
+function listen(onConnection: (s: NativeClientSocket) => void) {
+  const io: NativeIo = nativeIoFor(addon!);
+  const fd = addon!.createReusePortListener('127.0.0.1', 0, 64);
+  const accepted: NativeClientSocket[] = [];
+  io.listen(fd, (s) => {
+    accepted.push(s);
+    onConnection(s);
+  });
+  const port = addon!.ioAddress(fd, false)![1];
+  return {
+    port,
+    accepted,
+    close: () => {
+      io.unlisten(fd);
+      for (const s of accepted) s.destroy();
+    },
+  };
+}
+
+async function connect(port: number): Promise<net.Socket> {
+  const c = net.connect(port, '127.0.0.1');
+  await once(c, 'connect');
+  return c;
+}
+
+/** Everything the peer sends until it closes. */
+function readAll(c: net.Socket): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  c.on('data', (d: Buffer) => parts.push(d));
+  return new Promise((resolve) => c.once('close', () => resolve(Buffer.concat(parts))));
+}
+
+describe('native client sockets (addon I/O)', { skip }, () => {
+  it('reads, writes, knows both ends, and closes after what it queued is sent', async () => {
+    const srv = listen((s) => {
+      s.on('data', (chunk) => {
+        s.write(Buffer.concat([Buffer.from(`${s.remoteAddress}:${s.remotePort}>${s.localPort}:`), chunk]));
+        s.destroySoon();
+      });
+    });
+    try {
+      const c = await connect(srv.port);
+      const clientPort = c.localPort;
+      const got = readAll(c);
+      c.write('hello');
+      assert.equal((await got).toString(), `127.0.0.1:${clientPort}>${srv.port}:hello`);
+    } finally {
+      srv.close();
+    }
+  });
+
+  it('asks for a pause above 16 KiB queued, drains to a slow reader, and loses nothing', async () => {
+    const total = 8 * 1024 * 1024;
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    let falses = 0;
+    let drains = 0;
+    const srv = listen((s) => {
+      let sent = 0;
+      const pump = () => {
+        while (sent < total) {
+          sent += chunk.length;
+          if (!s.write(chunk)) {
+            falses++;
+            return;
+          }
+        }
+        s.destroySoon();
+      };
+      s.on('drain', () => {
+        drains++;
+        pump();
+      });
+      pump();
+    });
+    try {
+      const c = await connect(srv.port);
+      c.pause(); // nothing read for a while: the kernel buffers fill and the addon queues
+      await new Promise((r) => setTimeout(r, 200));
+      assert.ok(srv.accepted[0]!.writableLength >= 16 * 1024, 'bytes are queued in the agent');
+      const got = readAll(c);
+      c.resume();
+      assert.equal((await got).length, total);
+      assert.ok(falses >= 1 && drains >= 1, `write() said false ${falses} times, drain came ${drains} times`);
+    } finally {
+      srv.close();
+    }
+  });
+
+  it("closes on the peer's FIN once its queued bytes are out, and emits close once", async () => {
+    let closes = 0;
+    const closed = new Promise<void>((resolve) => {
+      const srv = listen((s) => {
+        s.on('data', () => s.write('ack'));
+        s.on('close', () => {
+          closes++;
+          srv.close();
+          resolve();
+        });
+      });
+      void (async () => {
+        const c = await connect(srv.port);
+        const got = readAll(c);
+        c.end('bye'); // data, then FIN
+        assert.equal((await got).toString(), 'ack');
+      })();
+    });
+    await closed;
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(closes, 1);
+  });
+
+  it('times out an idle socket once; activity postpones it', async () => {
+    const events: string[] = [];
+    const srv = listen((s) => {
+      s.setTimeout(150);
+      s.on('data', (d) => events.push(`data ${d}`));
+      s.on('timeout', () => {
+        events.push('timeout');
+        s.destroy();
+      });
+    });
+    try {
+      const c = await connect(srv.port);
+      const t0 = Date.now();
+      const got = readAll(c);
+      for (const w of ['a', 'b', 'c']) {
+        await new Promise((r) => setTimeout(r, 80));
+        c.write(w);
+      }
+      await got;
+      const elapsed = Date.now() - t0;
+      assert.deepEqual(events, ['data a', 'data b', 'data c', 'timeout']);
+      assert.ok(elapsed >= 240 + 140, `closed after ${elapsed} ms: the writes every 80 ms kept it alive`);
+    } finally {
+      srv.close();
+    }
+  });
+
+  it('drops only the connection whose handler throws; the thread and the listener go on', async () => {
+    const srv = listen((s) => {
+      s.on('data', (d) => {
+        if (d.toString() === 'boom') throw new Error('handler bug');
+        s.write('ok');
+        s.destroySoon();
+      });
+    });
+    try {
+      const bad = await connect(srv.port);
+      const badGot = readAll(bad);
+      bad.write('boom');
+      assert.equal((await badGot).length, 0);
+      const good = await connect(srv.port);
+      const goodGot = readAll(good);
+      good.write('hi');
+      assert.equal((await goodGot).toString(), 'ok');
+    } finally {
+      srv.close();
+    }
+  });
+
+  it('stops accepting when unlistened: the port is released', async () => {
+    const srv = listen(() => {});
+    srv.close();
+    const c = net.connect(srv.port, '127.0.0.1');
+    const [err] = (await once(c, 'error')) as [NodeJS.ErrnoException];
+    assert.equal(err.code, 'ECONNREFUSED');
+  });
+
+  for (const how of ['process.exit', 'terminate'] as const) {
+    it(`a worker that ends (${how}) with connections open closes them; the process goes on`, async () => {
+      const w = new Worker(path.join(here, 'fixtures', 'native-io-worker.js'), { execArgv: [] });
+      try {
+        const [{ port }] = (await once(w, 'message')) as [{ port: number }];
+        const c = await connect(port);
+        const echoed = once(c, 'data');
+        c.write('ping');
+        assert.equal(String((await echoed)[0]), 'ping');
+        const got = readAll(c);
+        const exited = once(w, 'exit');
+        if (how === 'terminate') void w.terminate();
+        else w.postMessage('exit');
+        const [code] = (await exited) as [number];
+        assert.equal(code, how === 'terminate' ? 1 : 0);
+        await got; // the worker's teardown closed the accepted fd: the client sees the end
+        const again = net.connect(port, '127.0.0.1');
+        const [err] = (await once(again, 'error')) as [NodeJS.ErrnoException];
+        assert.equal(err.code, 'ECONNREFUSED', 'the listening fd was closed too');
+      } finally {
+        await w.terminate();
+      }
+    });
+  }
+});
