@@ -3,7 +3,7 @@ import { Buffer } from 'node:buffer';
 import { once } from 'node:events';
 import net from 'node:net';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { type NativeClientSocket, type NativeIo, nativeIoFor } from '../../lib/proxy/index.js';
@@ -33,8 +33,12 @@ function listen(onConnection: (s: NativeClientSocket) => void) {
   };
 }
 
+/** Client sockets of the running test, destroyed after it whatever happened. */
+const clients: net.Socket[] = [];
+
 async function connect(port: number): Promise<net.Socket> {
   const c = net.connect(port, '127.0.0.1');
+  clients.push(c);
   await once(c, 'connect');
   return c;
 }
@@ -47,6 +51,10 @@ function readAll(c: net.Socket): Promise<Buffer> {
 }
 
 describe('native client sockets (addon I/O)', { skip }, () => {
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.destroy();
+  });
+
   it('reads, writes, knows both ends, and closes after what it queued is sent', async () => {
     const srv = listen((s) => {
       s.on('data', (chunk) => {
@@ -72,7 +80,7 @@ describe('native client sockets (addon I/O)', { skip }, () => {
     let drains = 0;
     const srv = listen((s) => {
       let sent = 0;
-      const pump = () => {
+      const pump = (): void => {
         while (sent < total) {
           sent += chunk.length;
           if (!s.write(chunk)) {
@@ -86,10 +94,11 @@ describe('native client sockets (addon I/O)', { skip }, () => {
         drains++;
         pump();
       });
-      pump();
+      s.once('data', pump);
     });
     try {
       const c = await connect(srv.port);
+      c.write('go'); // the listener defers accept until the client has spoken
       c.pause(); // nothing read for a while: the kernel buffers fill and the addon queues
       await new Promise((r) => setTimeout(r, 200));
       assert.ok(srv.accepted[0]!.writableLength >= 16 * 1024, 'bytes are queued in the agent');
@@ -169,6 +178,29 @@ describe('native client sockets (addon I/O)', { skip }, () => {
       const goodGot = readAll(good);
       good.write('hi');
       assert.equal((await goodGot).toString(), 'ok');
+    } finally {
+      srv.close();
+    }
+  });
+
+  it('accepts a connection once its client speaks, however late (TCP_DEFER_ACCEPT)', async () => {
+    const acceptedAt: number[] = [];
+    const srv = listen((s) => {
+      acceptedAt.push(Date.now());
+      s.on('data', (d) => {
+        s.write(`got ${d}`);
+        s.destroySoon();
+      });
+    });
+    try {
+      const c = await connect(srv.port);
+      const connectedAt = Date.now();
+      await new Promise((r) => setTimeout(r, 1200));
+      assert.equal(acceptedAt.length, 0, 'a silent connection is not handed to the agent');
+      const got = readAll(c);
+      c.write('late');
+      assert.equal((await got).toString(), 'got late');
+      assert.ok(acceptedAt[0]! - connectedAt >= 1100, 'accepted when the first bytes came');
     } finally {
       srv.close();
     }

@@ -19,6 +19,10 @@ namespace {
 constexpr std::size_t kReadBytes = 64 * 1024;
 // Accepts per wake-up of a listener, so a connect storm cannot starve the connections' reads.
 constexpr int kAcceptsPerWake = 32;
+// TCP_DEFER_ACCEPT: a connection is handed to accept() once its first bytes arrived (HTTP clients
+// speak first), so accepting and reading the request take one wake-up instead of two. A client
+// that sends nothing for this long is dropped by the kernel, as a silent one would time out anyway.
+constexpr int kDeferAcceptSeconds = 10;
 }  // namespace
 
 struct ClientIo::Handle {
@@ -62,6 +66,8 @@ void ClientIo::Listen(int fd) {
   socklen_t len = sizeof(acceptConn);
   if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acceptConn, &len) != 0 || acceptConn == 0)
     throw BackendError("ioListen", errno != 0 ? errno : EINVAL, "fd " + std::to_string(fd) + " is not a listening socket");
+  // Best effort: without it, the first read comes one wake-up after the accept.
+  ::setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &kDeferAcceptSeconds, sizeof(kDeferAcceptSeconds));
   auto* h = new Handle();
   h->io = this;
   h->fd = fd;
@@ -160,6 +166,9 @@ void ClientIo::OnListenerEvent(Handle* h, int status) {
     connections_++;
     Update(c);
     sink_->OnAccept(h->fd, fd);
+    // With TCP_DEFER_ACCEPT the request is usually here already: read it now, not a wake-up later
+    // (unless the accept handler paused or closed the connection).
+    if (!c->closed && c->reading) Read(c);
   }
 }
 
@@ -174,6 +183,11 @@ void ClientIo::OnClientEvent(Handle* h, int status, int events) {
     if (h->closed) return;
   }
   if ((events & UV_READABLE) == 0 || !h->reading || h->eof) return;
+  Read(h);
+}
+
+void ClientIo::Read(Handle* h) {
+  const int fd = h->fd;
   ssize_t n = ::read(fd, readBuf_.data(), readBuf_.size());
   if (n > 0) {
     sink_->OnData(fd, readBuf_.data(), static_cast<std::size_t>(n));

@@ -63,6 +63,7 @@ class ClientIo {
   void Update(Handle* h);
   void Release(Handle* h);
   void Flush(Handle* h);
+  void Read(Handle* h);
   void OnClientEvent(Handle* h, int status, int events);
   void OnListenerEvent(Handle* h, int status);
   static void PollCb(uv_poll_t* p, int status, int events);
