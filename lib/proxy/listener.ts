@@ -1,5 +1,6 @@
 import { closeSync } from 'node:fs';
 import net from 'node:net';
+import { getSystemErrorName } from 'node:util';
 import { ClientConnection } from './client-connection.js';
 import type { ClientSocket } from './client-socket.js';
 import type { NativeIo } from './native-io.js';
@@ -98,8 +99,20 @@ export class ProxyListener {
 
   private listenNative(io: NativeIo, spec: ListenSpec): net.AddressInfo {
     if (this.listenFd !== -1) throw new Error('the listener is already listening');
-    // The addon's socket is SO_REUSEPORT either way, so more workers can share the port.
-    const fd = 'fd' in spec ? spec.fd : io.addon.createReusePortListener(spec.host, spec.port, 511);
+    let fd: number;
+    if ('fd' in spec) fd = spec.fd;
+    else {
+      try {
+        // SO_REUSEPORT only when workers share the port: one agent's port is otherwise its own.
+        fd = io.addon.createListener(spec.host, spec.port, 511, spec.reusePort === true);
+      } catch (err) {
+        const errno = (err as { errno?: unknown }).errno;
+        if (typeof errno !== 'number' || errno <= 0) throw err;
+        const code = getSystemErrorName(-errno);
+        // The message net.Server gives, which status and the operator's docs recognise.
+        throw Object.assign(new Error(`listen ${code}: ${(err as Error).message}`), { code, errno: -errno });
+      }
+    }
     try {
       io.listen(fd, (socket) => this.accepted(socket));
     } catch (err) {

@@ -18,7 +18,8 @@ export interface NativeIoAddon {
   ioClose(fd: number): boolean;
   ioSetReading(fd: number, on: boolean): boolean;
   ioAddress(fd: number, peer: boolean): [string, number] | null;
-  createReusePortListener(host: string, port: number, backlog: number): number;
+  /** A listening fd; without reusePort the port is its alone. */
+  createListener(host: string, port: number, backlog: number, reusePort: boolean): number;
 }
 
 // Event kinds (JsIoSink::Kind in native/src/addon.cc).

@@ -46,6 +46,7 @@ export interface NativeAddon {
   userInfo(uid: number): { name: string; gid: number; groups: { gid: number; name: string | null }[] } | null;
   groupName(gid: number): string | null;
   createReusePortListener(host: string, port: number, backlog: number): number;
+  createListener(host: string, port: number, backlog: number, reusePort: boolean): number;
   /** Linux builds: client-socket I/O on the calling thread's loop (native/src/posix/client_io.h). */
   ioListen?: ClientSocketIo['ioListen'];
   /** Windows builds only. */
@@ -61,7 +62,8 @@ export interface ClientSocketIo {
   ioClose(fd: number): boolean;
   ioSetReading(fd: number, on: boolean): boolean;
   ioAddress(fd: number, peer: boolean): [string, number] | null;
-  createReusePortListener(host: string, port: number, backlog: number): number;
+  /** A listening fd; without reusePort the port is its alone. */
+  createListener(host: string, port: number, backlog: number, reusePort: boolean): number;
 }
 
 export interface NativeOrigin {

@@ -266,7 +266,8 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
         InstanceMethod("stats", &GpaAddon::Stats),
         InstanceMethod("userInfo", &GpaAddon::UserInfo),
         InstanceMethod("groupName", &GpaAddon::GroupName),
-        InstanceMethod("createReusePortListener", &GpaAddon::CreateListener),
+        InstanceMethod("createReusePortListener", &GpaAddon::CreateReusePortListener),
+        InstanceMethod("createListener", &GpaAddon::CreateListener),
 #ifdef _WIN32
         InstanceMethod("logonSessionInfo", &GpaAddon::LogonSessionInfo),
 #endif
@@ -640,12 +641,20 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
   }
 #endif
 
+  // createReusePortListener(host, port, backlog?) -> fd (SO_REUSEPORT)
+  Napi::Value CreateReusePortListener(const Napi::CallbackInfo& info) { return Listener(info, true); }
+
+  // createListener(host, port, backlog, reusePort) -> fd
   Napi::Value CreateListener(const Napi::CallbackInfo& info) {
+    return Listener(info, info.Length() > 3 && info[3].ToBoolean().Value());
+  }
+
+  Napi::Value Listener(const Napi::CallbackInfo& info, bool reusePort) {
     return Guard(info, [&](Napi::Env env) -> Napi::Value {
       std::string host = StringArg(info, 0, "host");
       auto port = static_cast<std::uint16_t>(UintArg(info, 1, "port", 65535));
       int backlog = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 511;
-      return Napi::Number::New(env, static_cast<double>(CreateReusePortListener(host, port, backlog)));
+      return Napi::Number::New(env, static_cast<double>(CreateTcpListener(host, port, backlog, reusePort)));
     });
   }
 };

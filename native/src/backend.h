@@ -144,9 +144,10 @@ struct UserEntry {
 std::optional<UserEntry> LookupUser(std::uint32_t uid);
 std::optional<std::string> LookupGroupName(std::uint32_t gid);
 
-// A listening TCP socket with SO_REUSEPORT (non-blocking, close-on-exec); returns the fd/handle.
-// Node 20 cannot set SO_REUSEPORT itself; each worker thread does `listen({ fd })` on its own.
-std::int64_t CreateReusePortListener(const std::string& host, std::uint16_t port, int backlog);
+// A listening TCP socket (non-blocking, close-on-exec); returns the fd/handle. With reusePort,
+// SO_REUSEPORT: Node 20 cannot set it itself, so each worker thread does `listen({ fd })` on its
+// own. Without it the port is this socket's alone (a second agent gets EADDRINUSE).
+std::int64_t CreateTcpListener(const std::string& host, std::uint16_t port, int backlog, bool reusePort);
 
 // Sizes of the structs in native/bpf/redirect.h as this build sees them (asserted against TS).
 struct LayoutSizes {

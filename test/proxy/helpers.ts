@@ -24,7 +24,7 @@ import { clientSocketIo } from '../../lib/redirector/index.js';
  */
 export const CLIENT_SOCKETS: 'native' | 'node' = process.env.GPA_TEST_CLIENT_SOCKETS === 'node' ? 'node' : 'native';
 
-function testSocketIo() {
+export function testSocketIo() {
   if (CLIENT_SOCKETS === 'node') return null;
   const io = clientSocketIo();
   if (io === null && process.platform === 'linux') throw new Error('the addon has no client-socket I/O (rebuild it)');

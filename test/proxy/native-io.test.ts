@@ -16,7 +16,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** A loopback listener served by `onConnection`; close() stops it and destroys what it accepted. */
 function listen(onConnection: (s: NativeClientSocket) => void) {
   const io: NativeIo = nativeIoFor(addon!);
-  const fd = addon!.createReusePortListener('127.0.0.1', 0, 64);
+  const fd = addon!.createListener('127.0.0.1', 0, 64, false);
   const accepted: NativeClientSocket[] = [];
   io.listen(fd, (s) => {
     accepted.push(s);

@@ -1,4 +1,5 @@
-// SO_REUSEPORT listening sockets for the data-plane workers (Node 20 cannot set the option).
+// Listening sockets for the data-plane workers: SO_REUSEPORT ones (Node 20 cannot set the option),
+// and the ones the addon's own client-socket I/O polls (client_io.h).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -12,7 +13,7 @@
 
 namespace gpa {
 
-std::int64_t CreateReusePortListener(const std::string& host, std::uint16_t port, int backlog) {
+std::int64_t CreateTcpListener(const std::string& host, std::uint16_t port, int backlog, bool reusePort) {
   sockaddr_storage ss;
   std::memset(&ss, 0, sizeof(ss));
   socklen_t len = 0;
@@ -35,7 +36,7 @@ std::int64_t CreateReusePortListener(const std::string& host, std::uint16_t port
   if (!fd.valid()) throw BackendError("createReusePortListener", errno, std::strerror(errno));
   const int one = 1;
   if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-      ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+      (reusePort && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)) {
     throw BackendError("createReusePortListener", errno, std::string("setsockopt: ") + std::strerror(errno));
   }
   if (family == AF_INET6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));

@@ -199,8 +199,8 @@ std::unique_ptr<Backend> CreatePlatformBackend() { return std::make_unique<Windo
 std::optional<UserEntry> LookupUser(std::uint32_t /*uid*/) { return std::nullopt; }
 std::optional<std::string> LookupGroupName(std::uint32_t /*gid*/) { return std::nullopt; }
 
-std::int64_t CreateReusePortListener(const std::string & /*host*/, std::uint16_t /*port*/,
-                                     int /*backlog*/) {
+std::int64_t CreateTcpListener(const std::string & /*host*/, std::uint16_t /*port*/, int /*backlog*/,
+                               bool /*reusePort*/) {
   throw BackendError("listen", ENOSYS,
                      "SO_REUSEPORT listeners do not exist on Windows and Node cannot listen on "
                      "a SOCKET handle there; listen with net.Server in one thread instead");
