@@ -23,7 +23,8 @@ export interface ProxyListenerOptions {
   pool?: Partial<PoolOptions>;
   /**
    * Client sockets through the addon (Linux): no net.Socket per connection. Null: net.Server.
-   * The listening socket is then the addon's (SO_REUSEPORT); a `{ fd }` spec is used as given.
+   * The listening socket is then the addon's (SO_REUSEPORT only with `reusePort`); a `{ fd }` spec
+   * is used as given.
    */
   io?: NativeIo | null;
 }
