@@ -11,7 +11,7 @@ import { chartSvg } from './macro/chart.js';
 import { measureScenario, type ScenarioResult } from './macro/measure.js';
 import { startNginx } from './macro/nginx.js';
 import { parseOptions, USAGE } from './macro/options.js';
-import { agentNodeSuffix, resultBaseName, writeResults } from './macro/output.js';
+import { agentSuffix, resultBaseName, writeResults } from './macro/output.js';
 import { threadActivity } from './macro/proc.js';
 import { profileText } from './macro/profile.js';
 import { compare, goals, goalTable, table } from './macro/report.js';
@@ -50,7 +50,9 @@ async function main(): Promise<number> {
   const work = mkdtempSync(path.join(os.tmpdir(), 'gpa-bench-'));
   cleanups.push(() => rmSync(work, { recursive: true, force: true }));
   const info = sysInfo(o.agentNode);
-  const agentOn = info.agentNode !== info.node ? ` (agent on Node ${info.agentNode})` : '';
+  const agentOn =
+    (info.agentNode !== info.node ? ` (agent on Node ${info.agentNode})` : '') +
+    (o.agentClientSockets === 'node' ? ' (agent client sockets: net.Server)' : '');
   log(
     `${info.cpuModel} × ${info.cores}, kernel ${info.kernel}, Node ${info.node}${agentOn}, ${info.wrk}, nginx ${info.nginx}`,
   );
@@ -60,10 +62,17 @@ async function main(): Promise<number> {
       builtinUpstream: o.builtinUpstream,
       profile: false,
       node: o.agentNode,
+      clientSockets: o.agentClientSockets,
       log,
     });
     cleanups.push(() => agent.stop());
-    return runSoak(agent, { minutes: o.soakMinutes, reporter: writeReporter(work), log, info });
+    return runSoak(agent, {
+      minutes: o.soakMinutes,
+      reporter: writeReporter(work),
+      log,
+      info,
+      clientSockets: o.agentClientSockets,
+    });
   }
 
   const floor = await startUpstream({
@@ -95,6 +104,7 @@ async function main(): Promise<number> {
         builtinUpstream: o.builtinUpstream,
         profile: o.profile,
         node: o.agentNode,
+        clientSockets: o.agentClientSockets,
         log,
       });
       cleanups.push(() => agent!.stop());
@@ -216,7 +226,7 @@ async function main(): Promise<number> {
   process.stdout.write(`\ngoals:\n${goalTable(goalList)}\n`);
   if (o.write) {
     const files = writeResults(
-      resultBaseName(date, info.hostname) + agentNodeSuffix(info),
+      resultBaseName(date, info.hostname) + agentSuffix(info, o.agentClientSockets),
       json,
       chartSvg(results, comps, subtitle),
     );

@@ -31,11 +31,20 @@ export interface AgentOptions {
   profile: boolean;
   /** Node binary for the agent (default: the bench's own, process.execPath). */
   node?: string | null;
+  /** The agent's `clientSockets` (default native). */
+  clientSockets?: 'native' | 'node';
   log: (s: string) => void;
 }
 
 /** The agent's configuration file (`gpa run --config`, keys of lib/agent/config.ts). */
-export function agentConfig(dir: string, cgroupPath: string, host: UpstreamReady, listen: HostPort, metrics: HostPort) {
+export function agentConfig(
+  dir: string,
+  cgroupPath: string,
+  host: UpstreamReady,
+  listen: HostPort,
+  metrics: HostPort,
+  clientSockets: 'native' | 'node' = 'native',
+) {
   // Clients connect to the emulator's own addresses; the redirect sends them to the agent, which
   // forwards to the same address (its own connects are exempt).
   const ep = (a: HostPort | undefined) =>
@@ -49,6 +58,7 @@ export function agentConfig(dir: string, cgroupPath: string, host: UpstreamReady
     redirect: true,
     endpoints: { imds: ep(host.imds), wireserver: ep(host.wireserver), hostga: ep(host.hostga) },
     listener: { address: listen.host, port: listen.port },
+    clientSockets,
     metrics: { address: metrics.host, port: metrics.port },
   };
 }
@@ -95,7 +105,10 @@ export async function startAgentTarget(work: string, o: AgentOptions): Promise<A
     const listen = { host: '127.0.0.1', port: await freePort() };
     const metrics = { host: '127.0.0.1', port: await freePort() };
     const configFile = path.join(dir, 'config.json');
-    writeFileSync(configFile, JSON.stringify(agentConfig(dir, cgroup.path, host.ready, listen, metrics), null, 2));
+    writeFileSync(
+      configFile,
+      JSON.stringify(agentConfig(dir, cgroup.path, host.ready, listen, metrics, o.clientSockets), null, 2),
+    );
     // The workers get an explicit empty execArgv, so --cpu-prof would profile the main thread only;
     // V8's --prof is process-wide and writes one tick log per isolate (main and every worker).
     const profDir = path.join(dir, 'prof');
@@ -141,7 +154,7 @@ export async function startAgentTarget(work: string, o: AgentOptions): Promise<A
       rssMax: () => rssMax,
       describe: () => ({
         pid,
-        config: agentConfig(dir, cgroup.path, host.ready, listen, metrics),
+        config: agentConfig(dir, cgroup.path, host.ready, listen, metrics, o.clientSockets),
         policy: {
           privileges: policy.privileges,
           roles: 10,

@@ -14,6 +14,8 @@ export interface BenchOptions {
   profile: boolean;
   /** Node binary the agent runs on (null: the bench's own); everything else stays on the bench's. */
   agentNode: string | null;
+  /** The agent's `clientSockets` (native: the addon's client-socket I/O; node: net.Server). */
+  agentClientSockets: 'native' | 'node';
   write: boolean;
   help: boolean;
 }
@@ -30,6 +32,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --profile             run the agent with --cpu-prof and print where its time goes
   --agent-node PATH     run the agent on this node binary (e.g. another major version); the
                         emulators, nginx and the harness stay on the bench's own node
+  --agent-client-sockets native|node
+                        the agent's client sockets: the addon's (default) or net.Server's
   --no-write            do not write bench/results/*.json and the chart
 `;
 
@@ -46,6 +50,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     builtinUpstream: false,
     profile: false,
     agentNode: null,
+    agentClientSockets: 'native',
     write: true,
     help: false,
   };
@@ -77,7 +82,12 @@ export function parseOptions(argv: string[]): BenchOptions {
     else if (a === '--builtin-upstream') o.builtinUpstream = true;
     else if (a === '--profile') o.profile = true;
     else if (a === '--agent-node') o.agentNode = value();
-    else if (a === '--no-write') o.write = false;
+    else if (a === '--agent-client-sockets') {
+      const v = value();
+      if (v !== 'native' && v !== 'node')
+        throw new Error(`--agent-client-sockets is native or node (got ${v})\n${USAGE}`);
+      o.agentClientSockets = v;
+    } else if (a === '--no-write') o.write = false;
     else if (a === '--help' || a === '-h') o.help = true;
     else throw new Error(`unknown option ${a}\n${USAGE}`);
   }

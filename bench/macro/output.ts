@@ -12,6 +12,14 @@ export function resultBaseName(date: Date, hostname: string): string {
   return `${stamp}-${hostname.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
 }
 
+/**
+ * The result file suffix of the agent's variant: `-agent-node24` when it ran on another Node major
+ * (`--agent-node`), `-node-sockets` with `--agent-client-sockets node`; '' for the default agent.
+ */
+export function agentSuffix(info: { node: string; agentNode: string }, clientSockets: 'native' | 'node'): string {
+  return agentNodeSuffix(info) + (clientSockets === 'node' ? '-node-sockets' : '');
+}
+
 /** `-agent-node24` when the agent ran on another Node major than the bench (`--agent-node`), else ''. */
 export function agentNodeSuffix(info: { node: string; agentNode: string }): string {
   if (info.agentNode === info.node) return '';

@@ -3,7 +3,7 @@
 // with the level after the first minute (JIT, pools and caches warm up there). Fails on > 5% growth.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { agentNodeSuffix, RESULTS_DIR, resultBaseName } from './output.js';
+import { agentSuffix, RESULTS_DIR, resultBaseName } from './output.js';
 import { openFds, rssBytes } from './proc.js';
 import { PATHS } from './scenarios.js';
 import type { SysInfo } from './sysinfo.js';
@@ -15,6 +15,7 @@ export interface SoakOptions {
   reporter: string;
   log: (s: string) => void;
   info: SysInfo;
+  clientSockets: 'native' | 'node';
 }
 
 interface Sample {
@@ -86,7 +87,7 @@ export async function runSoak(agent: Target, o: SoakOptions): Promise<number> {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const file = path.join(
     RESULTS_DIR,
-    `${resultBaseName(new Date(), o.info.hostname)}${agentNodeSuffix(o.info)}-soak.json`,
+    `${resultBaseName(new Date(), o.info.hostname)}${agentSuffix(o.info, o.clientSockets)}-soak.json`,
   );
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
   o.log(`wrote ${path.relative(process.cwd(), file)}`);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseOptions } from '../../bench/macro/options.js';
-import { agentNodeSuffix } from '../../bench/macro/output.js';
+import { agentNodeSuffix, agentSuffix } from '../../bench/macro/output.js';
 import { nodeVersionOf } from '../../bench/macro/sysinfo.js';
 
 describe('bench options: the agent on another node binary', () => {
@@ -20,5 +20,15 @@ describe('bench options: the agent on another node binary', () => {
   it('names result files after the agent’s node major only when it differs', () => {
     assert.equal(agentNodeSuffix({ node: 'v20.20.2', agentNode: 'v20.20.2' }), '');
     assert.equal(agentNodeSuffix({ node: 'v20.20.2', agentNode: 'v24.21.0' }), '-agent-node24');
+  });
+
+  it('parses --agent-client-sockets (default native) and names the net.Server variant’s files', () => {
+    assert.equal(parseOptions([]).agentClientSockets, 'native');
+    assert.equal(parseOptions(['--agent-client-sockets', 'node']).agentClientSockets, 'node');
+    assert.throws(() => parseOptions(['--agent-client-sockets', 'uring']), /native or node/);
+    const same = { node: 'v20.20.2', agentNode: 'v20.20.2' };
+    assert.equal(agentSuffix(same, 'native'), '');
+    assert.equal(agentSuffix(same, 'node'), '-node-sockets');
+    assert.equal(agentSuffix({ node: 'v20.20.2', agentNode: 'v24.21.0' }, 'node'), '-agent-node24-node-sockets');
   });
 });
