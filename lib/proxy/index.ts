@@ -4,7 +4,7 @@ export { ChunkedDecoder } from './chunked.js';
 export { ClientConnection, normalizeAddress } from './client-connection.js';
 export type { ClientSocket } from './client-socket.js';
 export { type ListenSpec, ProxyListener, type ProxyListenerOptions } from './listener.js';
-export { NativeClientSocket, NativeIo, type NativeIoAddon, nativeIoFor } from './native-io.js';
+export { NativeClientSocket, NativeIo, nativeIoFor } from './native-io.js';
 export {
   ALLOW_HEADER_VALUE,
   ALLOWED_METHODS,

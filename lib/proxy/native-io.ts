@@ -2,27 +2,12 @@ import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { getSystemErrorName } from 'node:util';
+import type { ClientSocketIo } from '../redirector/index.js';
 import type { ClientSocket } from './client-socket.js';
 
-/**
- * The addon's client-socket I/O (native/src/posix/client_io.h, Linux builds): the worker's own
- * libuv loop polls the listening fd and every accepted fd, and reports each event to one function
- * per thread, `onEvent(kind, fd, arg)`.
- */
-export interface NativeIoAddon {
-  ioListen(fd: number, onEvent: (kind: number, fd: number, arg: unknown) => void): void;
-  ioUnlisten(fd: number): boolean;
-  /** Bytes still queued after the write (0: all in the kernel), or -errno. */
-  ioWrite(fd: number, bytes: Uint8Array): number;
-  ioEnd(fd: number): boolean;
-  ioClose(fd: number): boolean;
-  ioSetReading(fd: number, on: boolean): boolean;
-  ioAddress(fd: number, peer: boolean): [string, number] | null;
-  /** A listening fd; without reusePort the port is its alone. */
-  createListener(host: string, port: number, backlog: number, reusePort: boolean): number;
-}
-
-// Event kinds (JsIoSink::Kind in native/src/addon.cc).
+// The addon's client-socket I/O (native/src/posix/client_io.h, Linux builds) polls the listening fd
+// and every accepted fd on this thread's libuv loop and reports each event to one function per
+// thread, onEvent(kind, fd, arg). Event kinds (JsIoSink::Kind in native/src/addon.cc):
 const ACCEPT = 0;
 const DATA = 1;
 const END = 2;
@@ -37,7 +22,7 @@ const ACCEPT_RETRY_MS = 100;
 let threadIo: NativeIo | null = null;
 
 /** This thread's NativeIo (the addon keeps one event function per thread). */
-export function nativeIoFor(addon: NativeIoAddon): NativeIo {
+export function nativeIoFor(addon: ClientSocketIo): NativeIo {
   if (threadIo === null || threadIo.addon !== addon) threadIo = new NativeIo(addon);
   return threadIo;
 }
@@ -48,7 +33,7 @@ export class NativeIo {
   private readonly acceptors = new Map<number, (socket: NativeClientSocket) => void>();
   private readonly onEvent = (kind: number, fd: number, arg: unknown): void => this.dispatch(kind, fd, arg);
 
-  constructor(readonly addon: NativeIoAddon) {}
+  constructor(readonly addon: ClientSocketIo) {}
 
   /** Accepts on the listening `fd`; each connection goes to `onConnection`. Throws when it cannot poll it. */
   listen(fd: number, onConnection: (socket: NativeClientSocket) => void): void {
