@@ -180,42 +180,51 @@ class JsIoSink : public IoSink {
  public:
   enum Kind { kAccept = 0, kData = 1, kEnd = 2, kError = 3, kDrain = 4 };
   JsIoSink(Napi::Env env, Napi::Function onEvent) : env_(env), onEvent_(Napi::Persistent(onEvent)) {}
-  // Each runs on a libuv callback, outside any JavaScript frame: it opens its own handle scope.
-  void OnAccept(int listenFd, int fd) override {
-    Napi::HandleScope scope(env_);
-    Emit(kAccept, listenFd, Napi::Number::New(env_, fd));
-  }
-  void OnData(int fd, const char* data, std::size_t n) override {
-    Napi::HandleScope scope(env_);
-    Emit(kData, fd, Napi::Buffer<char>::Copy(env_, data, n));
-  }
-  void OnEnd(int fd) override {
-    Napi::HandleScope scope(env_);
-    Emit(kEnd, fd, env_.Undefined());
-  }
-  void OnError(int fd, int err) override {
-    Napi::HandleScope scope(env_);
-    Emit(kError, fd, Napi::Number::New(env_, err));
-  }
-  void OnDrain(int fd) override {
-    Napi::HandleScope scope(env_);
-    Emit(kDrain, fd, env_.Undefined());
-  }
+  void OnAccept(int listenFd, int fd) override { Emit(kAccept, listenFd, fd, nullptr, 0); }
+  void OnData(int fd, const char* data, std::size_t n) override { Emit(kData, fd, 0, data, n); }
+  void OnEnd(int fd) override { Emit(kEnd, fd, 0, nullptr, 0); }
+  void OnError(int fd, int err) override { Emit(kError, fd, err, nullptr, 0); }
+  void OnDrain(int fd) override { Emit(kDrain, fd, 0, nullptr, 0); }
   // Teardown: nothing reaches JavaScript any more.
   void Detach() { onEvent_.Reset(); }
 
  private:
-  void Emit(Kind kind, int fd, Napi::Value arg) {
+  // Runs on a libuv callback, outside any JavaScript frame, possibly while a terminating worker's
+  // loop runs its last iteration, when no JavaScript may run. Hence plain Node-API calls whose
+  // failures are checked here: node-addon-api would turn a failed call into a C++ exception, and
+  // building that exception itself fails in a terminating isolate (a fatal error). An event that
+  // cannot be delivered is dropped; the thread's teardown closes its fd.
+  void Emit(Kind kind, int fd, int number, const char* data, std::size_t n) {
     if (onEvent_.IsEmpty()) return;
-    try {
-      // MakeCallback, not Call: we are on a libuv callback, so nextTicks and microtasks queued by
-      // the handler must run when it returns, as after any of Node's own I/O callbacks.
-      onEvent_.MakeCallback(env_.Global(), {Napi::Number::New(env_, kind), Napi::Number::New(env_, fd), arg});
-    } catch (const Napi::Error& e) {
-      // The dispatcher catches everything it calls; whatever still escapes is an uncaught
-      // exception of the thread, as it would be from any Node callback (never unwinds into libuv).
-      napi_fatal_exception(env_, e.Value());
+    napi_env env = env_;
+    napi_handle_scope scope = nullptr;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    napi_value fn = nullptr, recv = nullptr, argv[3] = {nullptr, nullptr, nullptr};
+    bool ok = napi_get_reference_value(env, onEvent_, &fn) == napi_ok && fn != nullptr &&
+              napi_get_global(env, &recv) == napi_ok && napi_create_int32(env, kind, &argv[0]) == napi_ok &&
+              napi_create_int32(env, fd, &argv[1]) == napi_ok;
+    if (ok) {
+      if (kind == kData) {
+        void* copy = nullptr;
+        ok = napi_create_buffer_copy(env, n, data, &copy, &argv[2]) == napi_ok;
+      } else if (kind == kAccept || kind == kError) {
+        ok = napi_create_int32(env, number, &argv[2]) == napi_ok;
+      } else {
+        ok = napi_get_undefined(env, &argv[2]) == napi_ok;
+      }
     }
+    if (ok) {
+      // MakeCallback, not Call: nextTicks and microtasks queued by the handler run when it returns,
+      // as after any of Node's own I/O callbacks.
+      napi_value result = nullptr;
+      if (napi_make_callback(env, nullptr, recv, fn, 3, argv, &result) == napi_pending_exception) {
+        // The dispatcher catches everything it calls; what still escapes is an uncaught exception
+        // of the thread, as from any Node callback (it never unwinds into libuv).
+        napi_value err = nullptr;
+        if (napi_get_and_clear_last_exception(env, &err) == napi_ok && err != nullptr) napi_fatal_exception(env, err);
+      }
+    }
+    napi_close_handle_scope(env, scope);
   }
   Napi::Env env_;
   Napi::FunctionReference onEvent_;
