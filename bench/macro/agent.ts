@@ -116,7 +116,8 @@ export async function startAgentTarget(work: string, o: AgentOptions): Promise<A
     // GPA_BENCH_AGENT_NODE_ARGS: extra node/V8 flags for the agent only (experiments such as
     // --perf-basic-prof for `perf`, or GC flags), split on spaces.
     const extra = (process.env.GPA_BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
-    const nodeArgs = [...(o.profile ? ['--prof'] : []), ...extra];
+    // As the systemd unit runs it (lib/status/systemd-unit.ts).
+    const nodeArgs = ['--no-node-snapshot', ...(o.profile ? ['--prof'] : []), ...extra];
     const child = spawn(o.node ?? process.execPath, [...nodeArgs, GPA, 'run', '--config', configFile], {
       cwd: profDir,
       stdio: ['ignore', 'ignore', 'pipe'],

@@ -8,6 +8,7 @@ import * as redirector from '../redirector/index.js';
 import type { StatusDocument } from '../status/index.js';
 import { AgentStatus, type Log } from './agent-status.js';
 import type { AgentConfig } from './config.js';
+import { HEAP_TRIM_DELAY_MS, scheduleHeapTrim } from './heap-trim.js';
 import { KeySnapshotApplier } from './key-snapshots.js';
 import { ObservedKeyKeeper } from './observed-keeper.js';
 import { ENDPOINTS, RedirectRules } from './redirect-rules.js';
@@ -32,6 +33,7 @@ export class Agent {
   private readonly rules: RedirectRules | null;
   private readonly snapshots: KeySnapshotApplier;
   private provisionTimer: NodeJS.Timeout | null = null;
+  private trimTimers: (NodeJS.Timeout | null)[] | null = null;
   private lastClockOffset: number | null = null;
   /** Key snapshots and readiness updates, applied one after the other in poll order. */
   private chain: Promise<void> = Promise.resolve();
@@ -162,6 +164,12 @@ export class Agent {
 
   /** After every finished key-keeper poll (changed or not): host clock, readiness, workers' view. */
   private afterPoll(s: KeySnapshot): void {
+    // Once, after the first poll (snapshot and self-test done): V8 heap, then glibc's free memory.
+    if (this.trimTimers === null) {
+      const native = setTimeout(() => redirector.trimNativeHeap(), HEAP_TRIM_DELAY_MS + 1000);
+      native.unref();
+      this.trimTimers = [scheduleHeapTrim(), native];
+    }
     const offset = this.keeper?.clockOffsetMs() ?? 0;
     if (offset !== this.lastClockOffset) {
       this.lastClockOffset = offset;
@@ -181,6 +189,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.status.stopping = true;
     if (this.provisionTimer) clearTimeout(this.provisionTimer);
+    for (const t of this.trimTimers ?? []) if (t) clearTimeout(t);
     await this.keeper?.stop();
     await this.chain.catch(() => {});
     await this.workers.drain(this.config.drainSeconds * 1000);

@@ -20,6 +20,7 @@ import {
   socketLookupSupported,
   userInfo,
 } from '../redirector/index.js';
+import { scheduleHeapTrim } from './heap-trim.js';
 import {
   isMessage,
   type MainToWorker,
@@ -103,6 +104,7 @@ const FIRST_SNAPSHOT_HOLD_MS = 5000;
 listener.hold(FIRST_SNAPSHOT_HOLD_MS);
 
 function applySnapshot(m: SnapshotMessage): void {
+  if (policy === null) scheduleHeapTrim();
   const input = { ...m.policy, ...(policy !== null ? { previous: policy } : {}) };
   // Local rule files are read here only when the rule id asks for them (compilePolicy does that).
   policy = (input.localRulesDir ? compilePolicy(input) : compilePolicyPure(input)).snapshot;

@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import { request } from 'node:http';
+import { request } from '../node-http.js';
 import {
   AUTHORIZATION_HEADER,
   authorizationHeaderValue,

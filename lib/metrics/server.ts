@@ -1,6 +1,7 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { isIP } from 'node:net';
 import { GpaError } from '../errors.js';
+import { createServer } from '../node-http.js';
 import { PROMETHEUS_CONTENT_TYPE } from './aggregate.js';
 
 /** True for 127.0.0.0/8, ::1 and ::ffff:127.x (the only addresses metrics may listen on). */

@@ -31,6 +31,7 @@ export {
   stats,
   status,
   stop,
+  trimNativeHeap,
   userInfo,
 } from './redirector.js';
 export { type SelfTestOptions, type SelfTestResult, selfTest } from './self-test.js';

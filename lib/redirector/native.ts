@@ -49,6 +49,8 @@ export interface NativeAddon {
   createListener(host: string, port: number, backlog: number, reusePort: boolean): number;
   /** Linux builds: client-socket I/O on the calling thread's loop (native/src/posix/client_io.h). */
   ioListen?: ClientSocketIo['ioListen'];
+  /** glibc malloc_trim(0); false elsewhere. */
+  trimNativeHeap?(): boolean;
   /** Windows builds only. */
   logonSessionInfo?(logonId: bigint): { userName: string; domain: string; sid: string; logonType: number } | null;
 }

@@ -353,6 +353,11 @@ export function createReusePortListener(host: string, port: number, backlog = 51
   }
 }
 
+/** Gives free malloc memory (all arenas) back to the OS; false without the addon or glibc. */
+export function trimNativeHeap(): boolean {
+  return tryLoadAddon()?.trimNativeHeap?.() ?? false;
+}
+
 /** Struct sizes as the addon's compiler laid them out (tests compare with STRUCT_SIZES). */
 export function nativeLayoutSizes(): { endpoint: number; origin: number; connKey: number } {
   return addon('layoutSizes').layoutSizes;

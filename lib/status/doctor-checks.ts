@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { request } from 'node:http';
 import path from 'node:path';
+import { request } from '../node-http.js';
 import type { OperatorConfig } from './operator-config.js';
 
 export type Level = 'green' | 'yellow' | 'red';

@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { request } from '../node-http.js';
 import { NOTIFY_HEADER, PROVISION_PATH, type ProvisionState, TIME_TICK_HEADER } from './provision-http.js';
 import { nowNs } from './provisioning.js';
 

@@ -56,7 +56,8 @@ Before=network-online.target cloud-init.service
 
 [Service]
 Type=simple
-ExecStart=${q(o.nodePath)} ${q(o.gpaPath)} run --config ${q(o.configPath)}
+# --no-node-snapshot: ~8 MiB less idle RSS on Node 24 (~3 on 20), ~30 ms longer start-up.
+ExecStart=${q(o.nodePath)} --no-node-snapshot ${q(o.gpaPath)} run --config ${q(o.configPath)}
 # A crash leaves the pinned BPF links in place (fail closed: redirected connects are refused until the
 # agent is back), so restart at once.
 Restart=always

@@ -10,6 +10,10 @@
 #include <arpa/inet.h>
 #endif
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -277,6 +281,7 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
         InstanceMethod("groupName", &GpaAddon::GroupName),
         InstanceMethod("createReusePortListener", &GpaAddon::CreateReusePortListener),
         InstanceMethod("createListener", &GpaAddon::CreateListener),
+        InstanceMethod("trimNativeHeap", &GpaAddon::TrimNativeHeap),
 #ifdef _WIN32
         InstanceMethod("logonSessionInfo", &GpaAddon::LogonSessionInfo),
 #endif
@@ -665,6 +670,15 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
       int backlog = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 511;
       return Napi::Number::New(env, static_cast<double>(CreateTcpListener(host, port, backlog, reusePort)));
     });
+  }
+
+  // glibc: free memory of all malloc arenas back to the OS.
+  Napi::Value TrimNativeHeap(const Napi::CallbackInfo& info) {
+#if defined(__GLIBC__)
+    return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
+#else
+    return Napi::Boolean::New(info.Env(), false);
+#endif
   }
 };
 
