@@ -182,23 +182,29 @@ export class NativeClientSocket extends EventEmitter implements ClientSocket {
   // ClientSocket
 
   get remoteAddress(): string | undefined {
-    if (this.peer === undefined) this.peer = this.destroyed ? null : this.io.addon.ioAddress(this.fd, true);
-    return this.peer?.[0];
+    return this.address(true)?.[0];
   }
 
   get remotePort(): number | undefined {
-    if (this.peer === undefined) void this.remoteAddress;
-    return this.peer?.[1];
+    return this.address(true)?.[1];
   }
 
   get localAddress(): string | undefined {
-    if (this.local === undefined) this.local = this.destroyed ? null : this.io.addon.ioAddress(this.fd, false);
-    return this.local?.[0];
+    return this.address(false)?.[0];
   }
 
   get localPort(): number | undefined {
-    if (this.local === undefined) void this.localAddress;
-    return this.local?.[1];
+    return this.address(false)?.[1];
+  }
+
+  /** One end's [address, port], read from the fd once; null once closed or reset. */
+  private address(peer: boolean): [string, number] | null {
+    const known = peer ? this.peer : this.local;
+    if (known !== undefined) return known;
+    const a = this.destroyed ? null : this.io.addon.ioAddress(this.fd, peer);
+    if (peer) this.peer = a;
+    else this.local = a;
+    return a;
   }
 
   setNoDelay(): this {
