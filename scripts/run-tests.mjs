@@ -41,7 +41,9 @@ const runTests = (list, env = process.env) =>
 let status = runTests(files);
 // The proxy tests run with the addon's client sockets (the agent's default on Linux); run them again
 // over net.Socket, the path Windows and `clientSockets: "node"` take.
-const proxyFiles = files.filter((f) => path.relative(testRoot, f).startsWith(`proxy${path.sep}`));
+const proxyFiles = files.filter(
+  (f) => path.relative(testRoot, f).startsWith(`proxy${path.sep}`) && !f.endsWith('native-io.test.js'),
+);
 if (process.platform === 'linux' && proxyFiles.length > 0 && process.env.GPA_TEST_CLIENT_SOCKETS === undefined) {
   process.stderr.write('\n# the proxy tests again, with client sockets over net.Socket\n');
   const again = runTests(proxyFiles, { ...process.env, GPA_TEST_CLIENT_SOCKETS: 'node' });
