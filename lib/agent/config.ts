@@ -31,7 +31,7 @@ export interface AgentConfig {
   workers: number;
   /**
    * How the workers handle client sockets: `native` through the addon (Linux; no net.Socket per
-   * connection, measured 30% less CPU per new connection), `node` with net.Server. `native` falls
+   * connection, measured about 40% less CPU per new connection), `node` with net.Server. `native` falls
    * back to `node` where the addon cannot (Windows, an older build).
    */
   clientSockets: 'native' | 'node';
