@@ -16,6 +16,7 @@
             "native/src/posix/users.cc",
             "native/src/posix/listener.cc",
             "native/src/posix/client_io.cc",
+            "native/src/posix/hmac_sha256.cc",
             "native/src/posix/layout.cc"
           ],
           "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror"],

@@ -1,4 +1,3 @@
-import { createSecretKey } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { AuditBatcher, transferList } from '../audit/index.js';
 import { ClaimsResolver, loopbackPeerUid } from '../identity/index.js';
@@ -17,9 +16,11 @@ import {
   groupName,
   lookupConnection,
   lookupSocket,
+  nativeHmac,
   socketLookupSupported,
   userInfo,
 } from '../redirector/index.js';
+import { SigningKey } from '../signing/index.js';
 import { scheduleHeapTrim } from './heap-trim.js';
 import {
   isMessage,
@@ -93,6 +94,8 @@ const ctx: ProxyContext = {
 };
 // Client sockets through the addon where it can (Linux): no net.Socket per connection.
 const socketIo = init.clientSockets === 'native' ? clientSocketIo() : null;
+/** Requests are signed by the addon where it has HMAC-SHA256 (Linux), else by node:crypto. */
+const hmac = nativeHmac();
 const listener = new ProxyListener(ctx, { io: socketIo !== null ? nativeIoFor(socketIo) : null });
 /**
  * Until the first snapshot, connections are accepted (and attributed) but not served, for at most
@@ -112,7 +115,7 @@ function applySnapshot(m: SnapshotMessage): void {
   listener.setSnapshot({
     epoch: m.epoch,
     decide: (req, caller) => authorize(compiled, req, caller),
-    key: m.key !== null ? { guid: m.key.guid, keyObject: createSecretKey(Buffer.from(m.key.bytes)) } : null,
+    key: m.key !== null ? { guid: m.key.guid, signingKey: new SigningKey(m.key.bytes, hmac) } : null,
     hostClockOffsetMs: m.hostClockOffsetMs,
     provision: m.provision,
     aggregatedStatus: m.aggregatedStatus,

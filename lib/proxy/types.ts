@@ -1,5 +1,5 @@
-import type { KeyObject } from 'node:crypto';
 import type { CallerClaims, Decision, Endpoint, Mode, PolicyRequest } from '../policy/index.js';
+import type { SigningKey } from '../signing/index.js';
 import type { ProvisionSnapshot } from '../status/index.js';
 import type { HeadLimits } from './request-head.js';
 import type { UpstreamTarget } from './upstream-pool.js';
@@ -36,8 +36,8 @@ export interface ProxySnapshot {
   epoch: number;
   /** Authorizes one request (lib/policy's authorize bound to a compiled snapshot). */
   decide(req: PolicyRequest, caller: CallerClaims): Decision;
-  /** The HMAC key, prepared as a KeyObject once per key change; null while no key is held. */
-  key: { guid: string; keyObject: KeyObject } | null;
+  /** The HMAC key, prepared once per key change (in the addon where it can); null while no key is held. */
+  key: { guid: string; signingKey: SigningKey } | null;
   /** Host clock minus local clock, for `x-ms-azure-host-date`. */
   hostClockOffsetMs: number;
   /** Readiness answered on `GET /provision` (lib/status ProvisionSnapshot). */

@@ -85,7 +85,7 @@ export function buildUpstreamHead(
   const key = snapshot.key;
   if (sign && key !== null && body.kind === 'buffered') {
     const { rawPath, rawQuery } = splitTarget(head.target);
-    const hex = signRequest(key.keyObject, { method: head.method, body: body.body, headers: out, rawPath, rawQuery });
+    const hex = signRequest(key.signingKey, { method: head.method, body: body.body, headers: out, rawPath, rawQuery });
     text += AUTHORIZATION_HEADER + ': ' + authorizationHeaderValue(key.guid, hex) + '\r\n';
     signed = true;
   }

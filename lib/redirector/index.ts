@@ -20,6 +20,7 @@ export {
   logonSessionInfo,
   lookupConnection,
   lookupSocket,
+  nativeHmac,
   nativeLayoutSizes,
   probe,
   removeExemptPid,

@@ -49,6 +49,8 @@ export interface NativeAddon {
   createListener(host: string, port: number, backlog: number, reusePort: boolean): number;
   /** Linux builds: client-socket I/O on the calling thread's loop (native/src/posix/client_io.h). */
   ioListen?: ClientSocketIo['ioListen'];
+  /** Linux builds: HMAC-SHA256 on node's own OpenSSL (native/src/posix/hmac_sha256.h). */
+  hmacSha256Available?: boolean;
   /** glibc malloc_trim(0); false elsewhere. */
   trimNativeHeap?(): boolean;
   /** Windows builds only. */

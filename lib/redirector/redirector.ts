@@ -1,5 +1,6 @@
 /** The redirector lifecycle and map access, over the addon's process-wide backend. */
 import { existsSync, readFileSync } from 'node:fs';
+import type { NativeHmac } from '../signing/index.js';
 import { normaliseAddress, requireLoopbackProxy, ruleAddress, rulePort } from './addresses.js';
 import { cgroupId, discoverCgroup2Root, inPidNamespace, isCgroup2Dir, ownCgroupDir } from './cgroup.js';
 import { asRedirectorError, RedirectorError } from './errors.js';
@@ -285,6 +286,12 @@ export function lookupConnection(peer: SocketEnd, local: SocketEnd, opts?: { con
 export function clientSocketIo(): ClientSocketIo | null {
   const a = tryLoadAddon();
   return a !== undefined && typeof a.ioListen === 'function' ? (a as unknown as ClientSocketIo) : null;
+}
+
+/** The addon's HMAC-SHA256 (Linux builds), or null where it has none or cannot load. */
+export function nativeHmac(): NativeHmac | null {
+  const a = tryLoadAddon();
+  return a !== undefined && a.hmacSha256Available === true ? (a as unknown as NativeHmac) : null;
 }
 
 /** True when the addon can look a connection up by the accepted socket's fd (POSIX builds). */

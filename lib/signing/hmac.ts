@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import { createHmac, type KeyObject, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { type SignableRequest, signingParts } from './string-to-sign.js';
 
 /** The only authorization scheme the host speaks. */
@@ -9,12 +9,55 @@ const HEX64 = /^[0-9a-f]{64}$/;
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 /**
- * HMAC-SHA256 of the string to sign, as 64 lowercase hex. On the per-request path: one HMAC, the
- * body fed straight in (never copied), the canonical text built once. A `KeyObject` prepared per key
- * snapshot (`createSecretKey`) saves re-importing the key on every request.
+ * The addon's HMAC-SHA256 (Linux builds, native/src/posix/hmac_sha256.h): about 0.4 µs per request
+ * against node:crypto's 1.7. Handed in by whoever loaded the addon; lib/signing loads nothing.
  */
-export function signRequest(key: Buffer | KeyObject, req: SignableRequest): string {
+export interface NativeHmac {
+  readonly hmacSha256Available?: boolean;
+  /** The key's precomputed inner and outer SHA-256 states, as an opaque handle. */
+  hmacSha256Key(key: Uint8Array): unknown;
+  /** HMAC over head + body + tail, the strings as latin1 (as `update(s, 'latin1')`), lowercase hex. */
+  hmacSha256Hex(key: unknown, head: string, body: Uint8Array | null, tail: string): string;
+}
+
+/**
+ * A key prepared once for signing many requests (per key snapshot, per thread): node:crypto's
+ * `KeyObject`, and the addon's precomputed state when an addon with HMAC is given.
+ */
+export class SigningKey {
+  readonly keyObject: KeyObject;
+  private readonly native: NativeHmac | null;
+  private readonly handle: unknown;
+
+  constructor(bytes: Uint8Array, native: NativeHmac | null = null) {
+    this.keyObject = createSecretKey(bytes);
+    this.native = native !== null && native.hmacSha256Available !== false ? native : null;
+    this.handle = this.native !== null ? this.native.hmacSha256Key(bytes) : null;
+  }
+
+  /** True when requests are signed by the addon. */
+  get isNative(): boolean {
+    return this.native !== null;
+  }
+
+  /** HMAC-SHA256 over head + body + tail (strings as latin1), lowercase hex. */
+  hex(head: string, body: Buffer, tail: string): string {
+    if (this.native !== null) return this.native.hmacSha256Hex(this.handle, head, body.length > 0 ? body : null, tail);
+    const mac = createHmac('sha256', this.keyObject);
+    // Most metadata requests have no body: one update instead of three native calls.
+    if (body.length === 0) return mac.update(head + tail, 'latin1').digest('hex');
+    return mac.update(head, 'latin1').update(body).update(tail, 'latin1').digest('hex');
+  }
+}
+
+/**
+ * HMAC-SHA256 of the string to sign, as 64 lowercase hex. On the per-request path: one HMAC, the
+ * body fed straight in (never copied), the canonical text built once. A `SigningKey` prepared per
+ * key snapshot saves re-importing the key on every request, and signs in the addon where it can.
+ */
+export function signRequest(key: Buffer | KeyObject | SigningKey, req: SignableRequest): string {
   const { head, tail } = signingParts(req);
+  if (key instanceof SigningKey) return key.hex(head, req.body, tail);
   const mac = createHmac('sha256', key);
   // Most metadata requests have no body: one update instead of three native calls.
   if (req.body.length === 0) return mac.update(head + tail, 'latin1').digest('hex');
@@ -42,7 +85,7 @@ export function parseAuthorizationHeader(value: string): { guid: string; hex: st
 }
 
 /** Constant-time check of a received signature against the expected one for this key and request. */
-export function verifySignature(key: Buffer | KeyObject, req: SignableRequest, hex: string): boolean {
+export function verifySignature(key: Buffer | KeyObject | SigningKey, req: SignableRequest, hex: string): boolean {
   if (!HEX64.test(hex)) return false;
   const expected = Buffer.from(signRequest(key, req), 'hex');
   return timingSafeEqual(expected, Buffer.from(hex, 'hex'));

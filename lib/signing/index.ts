@@ -5,7 +5,9 @@ export {
   AUTHORIZATION_SCHEME,
   authorizationHeaderValue,
   hmacHex,
+  type NativeHmac,
   parseAuthorizationHeader,
+  SigningKey,
   signRequest,
   verifySignature,
 } from './hmac.js';

@@ -26,6 +26,7 @@
 #include <uv.h>
 
 #include "posix/client_io.h"
+#include "posix/hmac_sha256.h"
 #endif
 
 namespace gpa {
@@ -275,6 +276,9 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
         InstanceMethod("ioClose", &GpaAddon::IoClose),
         InstanceMethod("ioSetReading", &GpaAddon::IoSetReading),
         InstanceMethod("ioAddress", &GpaAddon::IoAddress),
+        InstanceMethod("hmacSha256Key", &GpaAddon::HmacKey),
+        InstanceMethod("hmacSha256Hex", &GpaAddon::HmacHex),
+        InstanceValue("hmacSha256Available", Napi::Boolean::New(env, HmacSha256Key::Available()), napi_enumerable),
 #endif
         InstanceMethod("stats", &GpaAddon::Stats),
         InstanceMethod("userInfo", &GpaAddon::UserInfo),
@@ -671,6 +675,73 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
       return Napi::Number::New(env, static_cast<double>(CreateTcpListener(host, port, backlog, reusePort)));
     });
   }
+
+#ifndef _WIN32
+  // hmacSha256Key(key: Uint8Array) -> an external holding the key's inner and outer SHA-256 states.
+  Napi::Value HmacKey(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "key must be a Uint8Array");
+    Napi::TypedArray t = info[0].As<Napi::TypedArray>();
+    const auto* data = static_cast<const std::uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+    std::unique_ptr<HmacSha256Key> key = HmacSha256Key::Create(data, t.ByteLength());
+    if (!key) throw Napi::Error::New(env, "HMAC-SHA256: this process's OpenSSL does not export SHA256_Init/Update/Final");
+    auto ext = Napi::External<HmacSha256Key>::New(env, key.release(), [](Napi::Env, HmacSha256Key* k) { delete k; });
+    ext.TypeTag(&kHmacKeyTag);
+    return ext;
+  }
+
+  // hmacSha256Hex(key, head: string, body: Uint8Array | null, tail: string) -> 64 lowercase hex.
+  // The strings are hashed as latin1 (one byte per UTF-16 code unit, its low byte), as
+  // node:crypto's update(s, 'latin1') does: header text off the wire is latin1 already.
+  Napi::Value HmacHex(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 4 || !info[0].IsExternal() || !info[0].As<Napi::Object>().CheckTypeTag(&kHmacKeyTag))
+      throw Napi::TypeError::New(env, "key must come from hmacSha256Key");
+    if (!info[1].IsString() || !info[3].IsString()) throw Napi::TypeError::New(env, "head and tail must be strings");
+    const HmacSha256Key* key = info[0].As<Napi::External<HmacSha256Key>>().Data();
+    Latin1 head(env, info[1]);
+    Latin1 tail(env, info[3]);
+    HmacSha256Key::Part parts[3] = {{head.data(), head.size()}, {nullptr, 0}, {tail.data(), tail.size()}};
+    if (info[2].IsTypedArray()) {
+      Napi::TypedArray b = info[2].As<Napi::TypedArray>();
+      parts[1] = {static_cast<const char*>(b.ArrayBuffer().Data()) + b.ByteOffset(), b.ByteLength()};
+    } else if (!info[2].IsNull() && !info[2].IsUndefined()) {
+      throw Napi::TypeError::New(env, "body must be a Uint8Array or null");
+    }
+    char hex[64];
+    key->Hex(parts, 3, hex);
+    return Napi::String::New(env, hex, sizeof(hex));
+  }
+
+  // A JavaScript string's latin1 bytes: on the stack when short, else on the heap.
+  class Latin1 {
+   public:
+    Latin1(napi_env env, napi_value s) {
+      std::size_t n = 0;
+      NAPI_THROW_IF_FAILED_VOID(env, napi_get_value_string_latin1(env, s, stack_, sizeof(stack_), &n));
+      if (n + 1 < sizeof(stack_)) {
+        data_ = stack_;
+        size_ = n;
+        return;
+      }
+      NAPI_THROW_IF_FAILED_VOID(env, napi_get_value_string_latin1(env, s, nullptr, 0, &n));
+      heap_.resize(n + 1);
+      NAPI_THROW_IF_FAILED_VOID(env, napi_get_value_string_latin1(env, s, heap_.data(), heap_.size(), &n));
+      data_ = heap_.data();
+      size_ = n;
+    }
+    const char* data() const { return data_; }
+    std::size_t size() const { return size_; }
+
+   private:
+    char stack_[2048];
+    std::vector<char> heap_;
+    const char* data_ = stack_;
+    std::size_t size_ = 0;
+  };
+
+  static constexpr napi_type_tag kHmacKeyTag = {0x6770612d686d6163ULL, 0x2d73686132353621ULL};
+#endif
 
   // glibc: free memory of all malloc arenas back to the OS.
   Napi::Value TrimNativeHeap(const Napi::CallbackInfo& info) {

@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import { createSecretKey, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import {
@@ -16,7 +16,8 @@ import {
   type RequestAuditRecord,
   type RequestDoneInfo,
 } from '../../lib/proxy/index.js';
-import { clientSocketIo } from '../../lib/redirector/index.js';
+import { clientSocketIo, nativeHmac } from '../../lib/redirector/index.js';
+import { SigningKey } from '../../lib/signing/index.js';
 
 /**
  * Which client sockets the test proxies use: `native` (the addon's, the agent's default on Linux)
@@ -29,6 +30,17 @@ export function testSocketIo() {
   const io = clientSocketIo();
   if (io === null && process.platform === 'linux') throw new Error('the addon has no client-socket I/O (rebuild it)');
   return io === null ? null : nativeIoFor(io);
+}
+
+/**
+ * How the test proxies sign: with the addon's HMAC in the native run (as the agent does on Linux),
+ * with node:crypto in the net.Socket run. Either way the test upstreams verify with node:crypto.
+ */
+export function testHmac() {
+  if (CLIENT_SOCKETS === 'node') return null;
+  const hmac = nativeHmac();
+  if (hmac === null && process.platform === 'linux') throw new Error('the addon has no HMAC-SHA256 (rebuild it)');
+  return hmac;
 }
 
 export const KEY_GUID = '11111111-2222-3333-4444-555555555555';
@@ -172,7 +184,7 @@ export async function startProxy(
   const snapshot: ProxySnapshot = {
     epoch: 1,
     decide: opts.decide ?? allowAll,
-    key: opts.withKey === false ? null : { guid: KEY_GUID, keyObject: createSecretKey(key) },
+    key: opts.withKey === false ? null : { guid: KEY_GUID, signingKey: new SigningKey(key, testHmac()) },
     hostClockOffsetMs: 0,
     provision: {
       finishedAtNs: 1n,

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { createSecretKey, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { splitTarget, verifySignature } from '../../lib/signing/index.js';
+import { SigningKey, splitTarget, verifySignature } from '../../lib/signing/index.js';
 import {
   allowAll,
   headerOf,
@@ -16,6 +16,7 @@ import {
   startUpstream,
   statuses,
   type TestProxy,
+  testHmac,
 } from './helpers.js';
 
 type Upstream = Awaited<ReturnType<typeof startUpstream>>;
@@ -328,7 +329,7 @@ describe('proxy decisions and attribution', () => {
       p.listener.setSnapshot({
         ...p.listener.ctx.snapshot,
         epoch: 2,
-        key: { guid: guid2, keyObject: createSecretKey(key2) },
+        key: { guid: guid2, signingKey: new SigningKey(key2, testHmac()) },
       });
       assert.equal(await ask(b), 200);
       const last = up.seen[4]!;
