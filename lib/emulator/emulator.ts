@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Endpoint } from '../keykeeper/index.js';
+import type { NativeHmac } from '../signing/index.js';
 import { createControlServer } from './control-server.js';
 import { createEndpointServer } from './endpoint-server.js';
 import type { Fault, FaultSpec } from './faults.js';
@@ -30,6 +31,12 @@ export interface EmulatorOptions {
   /** A VM model (resource JSON or proxyAgentSettings) applied at start. */
   vmModel?: unknown;
   journalLimit?: number;
+  /**
+   * Verify signatures with the addon's HMAC-SHA256 (lib/redirector nativeHmac()) instead of
+   * node:crypto: the bench's host, which shares the cores it measures. Tests leave it unset, so the
+   * emulator checks the agent's signatures with an implementation of its own.
+   */
+  hmac?: NativeHmac | null;
   log?: (msg: string) => void;
 }
 
@@ -83,7 +90,7 @@ function closeServer(server: Server): Promise<void> {
 /** Starts the IMDS, WireServer, HostGAPlugin and control listeners and reports the bound ports. */
 export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
   const log = opts.log ?? (() => {});
-  const core = new HostCore(opts.journalLimit ?? 100_000, log);
+  const core = new HostCore(opts.journalLimit ?? 100_000, log, opts.hmac ?? null);
   if (opts.settings) core.configure(opts.settings);
   const profilesDir = opts.profilesDir;
   if (opts.vmModel !== undefined) applyVmModel(core, opts.vmModel, profilesDir);

@@ -1,4 +1,5 @@
 import type { Endpoint, Mode } from '../keykeeper/index.js';
+import type { NativeHmac } from '../signing/index.js';
 import { FaultTable } from './faults.js';
 import {
   applyPatch,
@@ -34,6 +35,8 @@ export class HostCore {
   constructor(
     journalLimit: number,
     private readonly log: (msg: string) => void,
+    /** Verify with the addon's HMAC-SHA256 instead of node:crypto (the bench's host). */
+    private readonly hmac: NativeHmac | null = null,
   ) {
     this.journal = new Journal(journalLimit);
   }
@@ -52,13 +55,13 @@ export class HostCore {
   /** Owner resets the key: new incarnation and GUID; the old key stops verifying at once. */
   resetKey(incarnationId?: number): { guid: string; incarnationId: number } {
     this.incarnationId = incarnationId ?? this.incarnationId + 1;
-    this.key = newHostKey(this.incarnationId);
+    this.key = newHostKey(this.incarnationId, this.hmac);
     return { guid: this.key.guid, incarnationId: this.incarnationId };
   }
 
   /** The key handed out on acquire: the current one, created on first use. */
   acquireKey(): HostKey {
-    if (!this.key) this.key = newHostKey(this.incarnationId);
+    if (!this.key) this.key = newHostKey(this.incarnationId, this.hmac);
     return this.key;
   }
 

@@ -1,6 +1,7 @@
 import type { Buffer } from 'node:buffer';
-import { createHash, createSecretKey, type KeyObject, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Endpoint, Mode } from '../keykeeper/index.js';
+import { type NativeHmac, SigningKey } from '../signing/index.js';
 
 /** Secure-channel status schema version the host answers with. */
 export type PayloadVersion = '1.0' | '2.0';
@@ -10,8 +11,8 @@ export interface HostKey {
   guid: string;
   incarnationId: number;
   bytes: Buffer;
-  /** The bytes imported once for HMAC (verifying a request then skips the key import). */
-  keyObject: KeyObject;
+  /** The bytes prepared once for HMAC (verifying a request then skips the key import). */
+  signingKey: SigningKey;
   issued: string;
   attested: boolean;
 }
@@ -126,14 +127,14 @@ export function hostMode(s: HostSettings, ep: Endpoint): Mode {
   return 'disabled';
 }
 
-/** Creates a fresh host key for an incarnation. */
-export function newHostKey(incarnationId: number): HostKey {
+/** Creates a fresh host key for an incarnation; `hmac` verifies with the addon's HMAC-SHA256. */
+export function newHostKey(incarnationId: number, hmac: NativeHmac | null = null): HostKey {
   const bytes = randomBytes(32);
   return {
     guid: randomUUID(),
     incarnationId,
     bytes,
-    keyObject: createSecretKey(bytes),
+    signingKey: new SigningKey(bytes, hmac),
     issued: new Date().toISOString(),
     attested: false,
   };

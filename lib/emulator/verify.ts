@@ -12,10 +12,13 @@ export function verifyRequest(
   body: Buffer,
 ): SignatureVerdict {
   let auth: string | undefined;
-  for (const [n, v] of headers) if (n.toLowerCase() === AUTHORIZATION_HEADER) auth = v;
+  for (const [n, v] of headers)
+    if (n.length === AUTHORIZATION_HEADER.length && n.toLowerCase() === AUTHORIZATION_HEADER) auth = v;
   if (auth === undefined) return 'missing';
   const parsed = parseAuthorizationHeader(auth);
   if (!parsed || !key || parsed.guid.toLowerCase() !== key.guid.toLowerCase()) return 'invalid';
   const { rawPath, rawQuery } = splitTarget(rawTarget);
-  return verifySignature(key.keyObject, { method, body, headers, rawPath, rawQuery }, parsed.hex) ? 'valid' : 'invalid';
+  return verifySignature(key.signingKey, { method, body, headers, rawPath, rawQuery }, parsed.hex)
+    ? 'valid'
+    : 'invalid';
 }
