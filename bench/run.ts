@@ -88,11 +88,12 @@ async function main(): Promise<number> {
       base: `http://${imds.host}:${imds.port}`,
       pids: () => [floor.pid],
       mainPid: floor.pid,
+      hostPid: floor.pid,
       stop: floor.stop,
     },
   ];
   if (o.targets.includes('nginx')) {
-    const nginx = await startNginx(work, imds);
+    const nginx = await startNginx(work, imds, floor.pid);
     cleanups.push(() => nginx.stop());
     targets.push(nginx);
   }

@@ -149,6 +149,7 @@ export async function startAgentTarget(work: string, o: AgentOptions): Promise<A
       base: url,
       pids: () => [pid],
       mainPid: pid,
+      hostPid: host.pid,
       clientCgroupProcs: cgroup.procs,
       cgroupPath: cgroup.path,
       rssMiB,

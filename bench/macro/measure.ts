@@ -1,6 +1,6 @@
 // The measurement loop: for each scenario, rounds of direct, nginx, agent, direct, nginx, agent...
 // so that drift (thermal, other load, page cache) hits every target alike; medians across rounds.
-import { median, totalCpuSeconds, totalRssMiB } from './proc.js';
+import { median, threadRunNs, totalCpuSeconds, totalRssMiB } from './proc.js';
 import { describe, PATHS, type Scenario } from './scenarios.js';
 import type { Target, TargetName } from './target.js';
 import { errorCount, runWrk, type WrkResult } from './wrk.js';
@@ -11,6 +11,9 @@ export interface RoundResult extends WrkResult {
   targetCpuUsPerReq: number;
   /** Largest RSS of the target's processes seen during the run, MiB. */
   targetRssMiBMax: number;
+  /** The host emulator behind the target: CPU µs per request, and its busiest thread's share of a core. */
+  hostCpuUsPerReq?: number;
+  hostThreadShare?: number;
 }
 
 export interface Summary {
@@ -22,6 +25,9 @@ export interface Summary {
   rps: number;
   cpuUsPerReq: number;
   rssMiBMax: number;
+  /** Host emulator CPU µs per request and busiest-thread share of a core (medians). */
+  hostCpuUsPerReq?: number;
+  hostThreadShare?: number;
   errors: number;
   loadgenCpuShare: number;
 }
@@ -54,6 +60,7 @@ async function once(
   const pids = t.pids();
   let rssMax = totalRssMiB(pids);
   const cpu0 = totalCpuSeconds(pids);
+  const host0 = t.hostPid !== undefined ? threadRunNs(t.hostPid) : null;
   const r = await runWrk(
     {
       url: t.base + PATHS[s.path],
@@ -66,7 +73,26 @@ async function once(
     reporter,
   );
   const cpu = totalCpuSeconds(pids) - cpu0;
-  return { ...r, round, targetCpuUsPerReq: (cpu * 1e6) / Math.max(1, r.requests), targetRssMiBMax: rssMax };
+  const host = host0 !== null ? hostUse(host0, threadRunNs(t.hostPid!), r.requests, r.durationSec) : {};
+  return { ...r, round, targetCpuUsPerReq: (cpu * 1e6) / Math.max(1, r.requests), targetRssMiBMax: rssMax, ...host };
+}
+
+/** The host's CPU per request and its busiest thread's share of a core over the run. */
+function hostUse(
+  before: Map<number, number>,
+  after: Map<number, number>,
+  requests: number,
+  durationSec: number,
+): { hostCpuUsPerReq?: number; hostThreadShare?: number } {
+  if (after.size === 0 || durationSec <= 0) return {};
+  let totalNs = 0;
+  let busiestNs = 0;
+  for (const [tid, ns] of after) {
+    const d = ns - (before.get(tid) ?? 0);
+    totalNs += d;
+    busiestNs = Math.max(busiestNs, d);
+  }
+  return { hostCpuUsPerReq: totalNs / 1000 / Math.max(1, requests), hostThreadShare: busiestNs / 1e9 / durationSec };
 }
 
 function summarize(rounds: RoundResult[]): Summary {
@@ -80,6 +106,9 @@ function summarize(rounds: RoundResult[]): Summary {
     rps: m((r) => r.rps),
     cpuUsPerReq: m((r) => r.targetCpuUsPerReq),
     rssMiBMax: Math.max(...rounds.map((r) => r.targetRssMiBMax)),
+    ...(rounds.every((r) => r.hostCpuUsPerReq !== undefined)
+      ? { hostCpuUsPerReq: m((r) => r.hostCpuUsPerReq!), hostThreadShare: m((r) => r.hostThreadShare!) }
+      : {}),
     errors: rounds.reduce((n, r) => n + errorCount(r), 0),
     loadgenCpuShare: Math.max(...rounds.map((r) => r.loadgenCpuShare)),
   };
@@ -97,6 +126,9 @@ export async function measureScenario(targets: Target[], s: Scenario, o: Measure
       o.log(
         `  round ${round + 1}/${o.rounds} ${t.name.padEnd(6)} p50 ${r.latencyUs.p50} µs  p99 ${r.latencyUs.p99} µs  ` +
           `${Math.round(r.rps)} req/s  cpu ${r.targetCpuUsPerReq.toFixed(1)} µs/req  wrk ${Math.round(r.loadgenCpuShare * 100)}%` +
+          (r.hostThreadShare !== undefined
+            ? `  host ${r.hostCpuUsPerReq!.toFixed(1)} µs/req, busiest thread ${Math.round(r.hostThreadShare * 100)}%`
+            : '') +
           `${errs ? `  ERRORS ${errs}` : ''}`,
       );
     }

@@ -56,6 +56,7 @@ export function nginxVersion(): string {
 export async function startNginx(
   workDir: string,
   upstream: HostPort,
+  hostPid?: number,
   workers = os.availableParallelism(),
 ): Promise<Target> {
   const dir = path.join(workDir, 'nginx');
@@ -76,6 +77,7 @@ export async function startNginx(
     base: `http://${listen.host}:${listen.port}`,
     pids: () => [master, ...childPids(master)],
     mainPid: master,
+    ...(hostPid !== undefined ? { hostPid } : {}),
     stop: () => stopChild(child),
   };
 }

@@ -57,6 +57,23 @@ export function threadActivity(pid: number): { runNs: number; wakeups: number } 
   }
 }
 
+/** CPU time of each thread of a process, in ns (schedstat), by thread id; empty when it is gone. */
+export function threadRunNs(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        out.set(Number(tid), Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
+      } catch {
+        // the thread exited between the listing and the read
+      }
+    }
+  } catch {
+    // the process is gone
+  }
+  return out;
+}
+
 /** Direct children of a process (nginx workers under their master). */
 export function childPids(pid: number): number[] {
   try {

@@ -101,12 +101,27 @@ const fmt = (v: number | undefined, digits = 0) => (v === undefined || Number.is
 
 export function table(results: ScenarioResult[], comps: Comparison[]): string {
   const lines: string[] = [];
-  const head = ['target', 'p50', 'p90', 'p99', 'p99.9', 'max', 'req/s', 'cpu/req', '+p50', '+p99', 'errors'];
-  const w = [7, 7, 7, 7, 7, 7, 8, 8, 7, 7, 6];
+  const head = [
+    'target',
+    'p50',
+    'p90',
+    'p99',
+    'p99.9',
+    'max',
+    'req/s',
+    'cpu/req',
+    '+p50',
+    '+p99',
+    'errors',
+    'host/req',
+    'host thr',
+  ];
+  const w = [7, 7, 7, 7, 7, 7, 8, 8, 7, 7, 6, 9, 9];
   const row = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(' ');
   lines.push(
     'latency in µs (medians across rounds; max is the worst round); cpu/req = target CPU µs per request;\n' +
-      '+p50/+p99 = added over direct, median of per-round differences',
+      "+p50/+p99 = added over direct, median of per-round differences; host/req = the host emulator's CPU µs\n" +
+      "per request, host thr = its busiest thread's share of a core (near 100%: the host limits throughput)",
   );
   results.forEach((s, i) => {
     const c = comps[i]!;
@@ -128,6 +143,8 @@ export function table(results: ScenarioResult[], comps: Comparison[]): string {
           add ? fmt(add.p50) : '',
           add ? fmt(add.p99) : '',
           String(m.errors),
+          fmt(m.hostCpuUsPerReq, 1),
+          m.hostThreadShare === undefined ? '-' : `${fmt(m.hostThreadShare * 100)}%`,
         ]),
       );
     }
