@@ -21,18 +21,17 @@ export interface NativeHmac {
 }
 
 /**
- * A key prepared once for signing many requests (per key snapshot, per thread): node:crypto's
- * `KeyObject`, and the addon's precomputed state when an addon with HMAC is given.
+ * A key prepared once for signing many requests (per key snapshot, per thread): the addon's
+ * precomputed state when an addon with HMAC is given, else node:crypto's `KeyObject`.
  */
 export class SigningKey {
-  readonly keyObject: KeyObject;
   private readonly native: NativeHmac | null;
-  private readonly handle: unknown;
+  /** The addon's handle, or the KeyObject node:crypto signs with. */
+  private readonly key: unknown;
 
   constructor(bytes: Uint8Array, native: NativeHmac | null = null) {
-    this.keyObject = createSecretKey(bytes);
     this.native = native !== null && native.hmacSha256Available !== false ? native : null;
-    this.handle = this.native !== null ? this.native.hmacSha256Key(bytes) : null;
+    this.key = this.native !== null ? this.native.hmacSha256Key(bytes) : createSecretKey(bytes);
   }
 
   /** True when requests are signed by the addon. */
@@ -42,12 +41,17 @@ export class SigningKey {
 
   /** HMAC-SHA256 over head + body + tail (strings as latin1), lowercase hex. */
   hex(head: string, body: Buffer, tail: string): string {
-    if (this.native !== null) return this.native.hmacSha256Hex(this.handle, head, body.length > 0 ? body : null, tail);
-    const mac = createHmac('sha256', this.keyObject);
-    // Most metadata requests have no body: one update instead of three native calls.
-    if (body.length === 0) return mac.update(head + tail, 'latin1').digest('hex');
-    return mac.update(head, 'latin1').update(body).update(tail, 'latin1').digest('hex');
+    if (this.native !== null) return this.native.hmacSha256Hex(this.key, head, body.length > 0 ? body : null, tail);
+    return nodeHmacHex(this.key as KeyObject, head, body, tail);
   }
+}
+
+/** node:crypto's HMAC-SHA256 over head + body + tail (strings as latin1), lowercase hex. */
+function nodeHmacHex(key: Buffer | KeyObject, head: string, body: Buffer, tail: string): string {
+  const mac = createHmac('sha256', key);
+  // Most metadata requests have no body: one update instead of three native calls.
+  if (body.length === 0) return mac.update(head + tail, 'latin1').digest('hex');
+  return mac.update(head, 'latin1').update(body).update(tail, 'latin1').digest('hex');
 }
 
 /**
@@ -57,11 +61,7 @@ export class SigningKey {
  */
 export function signRequest(key: Buffer | KeyObject | SigningKey, req: SignableRequest): string {
   const { head, tail } = signingParts(req);
-  if (key instanceof SigningKey) return key.hex(head, req.body, tail);
-  const mac = createHmac('sha256', key);
-  // Most metadata requests have no body: one update instead of three native calls.
-  if (req.body.length === 0) return mac.update(head + tail, 'latin1').digest('hex');
-  return mac.update(head, 'latin1').update(req.body).update(tail, 'latin1').digest('hex');
+  return key instanceof SigningKey ? key.hex(head, req.body, tail) : nodeHmacHex(key, head, req.body, tail);
 }
 
 /** HMAC-SHA256 of arbitrary bytes, lowercase hex (the spec's first test vector). */
