@@ -36,6 +36,19 @@ constexpr std::size_t kDigest = 32;
 
 bool HmacSha256Key::Available() { return Fns().init != nullptr; }
 
+namespace {
+// memset that the compiler may not drop as a dead store.
+void Wipe(void* p, std::size_t n) {
+  volatile unsigned char* v = static_cast<volatile unsigned char*>(p);
+  while (n-- > 0) *v++ = 0;
+}
+}  // namespace
+
+HmacSha256Key::~HmacSha256Key() {
+  Wipe(inner_, sizeof(inner_));
+  Wipe(outer_, sizeof(outer_));
+}
+
 std::unique_ptr<HmacSha256Key> HmacSha256Key::Create(const std::uint8_t* key, std::size_t n) {
   const Sha256Fns& f = Fns();
   if (f.init == nullptr) return nullptr;
@@ -56,8 +69,8 @@ std::unique_ptr<HmacSha256Key> HmacSha256Key::Create(const std::uint8_t* key, st
   for (std::size_t i = 0; i < kBlock; i++) pad[i] = k0[i] ^ 0x5c;
   f.init(k->outer_);
   f.update(k->outer_, pad, kBlock);
-  std::memset(k0, 0, sizeof(k0));
-  std::memset(pad, 0, sizeof(pad));
+  Wipe(k0, sizeof(k0));
+  Wipe(pad, sizeof(pad));
   return k;
 }
 

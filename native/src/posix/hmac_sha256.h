@@ -17,6 +17,10 @@ class HmacSha256Key {
   static bool Available();
   // Null when !Available().
   static std::unique_ptr<HmacSha256Key> Create(const std::uint8_t* key, std::size_t n);
+  // The states are as good as the key: wiped when a key snapshot lets go of them.
+  ~HmacSha256Key();
+  HmacSha256Key(const HmacSha256Key&) = delete;
+  HmacSha256Key& operator=(const HmacSha256Key&) = delete;
 
   struct Part {
     const void* data;
