@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { type AgentTarget, startAgentTarget } from './macro/agent.js';
 import { type BpfStats, startBpfStats } from './macro/bpf-stats.js';
 import { chartSvg } from './macro/chart.js';
+import { runHops } from './macro/hops.js';
 import { measureScenario, type ScenarioResult } from './macro/measure.js';
 import { startNginx } from './macro/nginx.js';
 import { parseOptions, USAGE } from './macro/options.js';
@@ -46,7 +47,7 @@ async function main(): Promise<number> {
     o.targets = o.targets.filter((t) => t !== 'agent');
   }
   if (o.soak && process.getuid?.() !== 0) throw new Error('--soak measures the agent and needs root');
-  ensureTools(o.targets.includes('nginx'), o.targets.includes('agent') || o.soak);
+  ensureTools(o.targets.includes('nginx'), o.targets.includes('agent') || o.soak, o.hops);
   const work = mkdtempSync(path.join(os.tmpdir(), 'gpa-bench-'));
   cleanups.push(() => rmSync(work, { recursive: true, force: true }));
   const info = sysInfo(o.agentNode);
@@ -115,6 +116,13 @@ async function main(): Promise<number> {
       log(`AGENT NOT MEASURED: ${agentMissing}`);
     }
   }
+  const scenarios = allScenarios().filter(
+    (s) => o.scenarioFilter.length === 0 || o.scenarioFilter.some((f) => s.id.includes(f)),
+  );
+  if (scenarios.length === 0) throw new Error(`no scenario matches --scenario ${o.scenarioFilter.join(',')}`);
+  if (o.hops)
+    return runHops(targets, scenarios, { traceSec: o.durationSec, workDir: work, write: o.write, log, machine: info });
+
   const bpf: BpfStats | undefined = agent ? await startBpfStats(agent.cgroupPath, log) : undefined;
   if (bpf) cleanups.push(() => bpf.restore());
   // Idle RSS twice: right after start-up (the first snapshot is in), and after 10 s without load,
@@ -136,10 +144,6 @@ async function main(): Promise<number> {
         }
       : null;
 
-  const scenarios = allScenarios().filter(
-    (s) => o.scenarioFilter.length === 0 || o.scenarioFilter.some((f) => s.id.includes(f)),
-  );
-  if (scenarios.length === 0) throw new Error(`no scenario matches --scenario ${o.scenarioFilter.join(',')}`);
   const estimate = scenarios.length * targets.length * (o.rounds * o.durationSec + o.warmupSec);
   log(
     `${scenarios.length} scenarios × ${targets.length} targets × ${o.rounds} rounds of ${o.durationSec}s (~${Math.ceil(estimate / 60)} min)`,

@@ -12,6 +12,8 @@ export interface BenchOptions {
   targets: TargetName[];
   builtinUpstream: boolean;
   profile: boolean;
+  /** Trace one client's requests hop by hop with perf instead of the latency rounds. */
+  hops: boolean;
   /** Node binary the agent runs on (null: the bench's own); everything else stays on the bench's. */
   agentNode: string | null;
   /** The agent's `clientSockets` (native: the addon's client-socket I/O; node: net.Server). */
@@ -29,7 +31,10 @@ export const USAGE = `usage: npm run bench -- [options]
   --rounds N            rounds per scenario (default 5)
   --targets LIST        subset of direct,nginx,agent (default: all three)
   --builtin-upstream    stand-in upstream instead of lib/emulator (harness development only)
-  --profile             run the agent with --cpu-prof and print where its time goes
+  --profile             run the agent under V8's --prof and print where its CPU goes
+  --hops                per-hop latency instead of rounds: 1 client, traced with perf (wake-ups,
+                        proxy work, host work), median µs per hop and target (default scenarios
+                        instance-ka-c1,instance-newconn-c1; needs perf: apt-get install linux-perf)
   --agent-node PATH     run the agent on this node binary (e.g. another major version); the
                         emulators, nginx and the harness stay on the bench's own node
   --agent-client-sockets native|node
@@ -49,6 +54,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     targets: ['direct', 'nginx', 'agent'],
     builtinUpstream: false,
     profile: false,
+    hops: false,
     agentNode: null,
     agentClientSockets: 'native',
     write: true,
@@ -81,6 +87,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     } else if (a === '--targets') o.targets = parseTargets(value());
     else if (a === '--builtin-upstream') o.builtinUpstream = true;
     else if (a === '--profile') o.profile = true;
+    else if (a === '--hops') o.hops = true;
     else if (a === '--agent-node') o.agentNode = value();
     else if (a === '--agent-client-sockets') {
       const v = value();
@@ -96,6 +103,11 @@ export function parseOptions(argv: string[]): BenchOptions {
     if (!explicitRounds) o.rounds = 2;
     o.warmupSec = 1;
     if (o.scenarioFilter.length === 0) o.scenarioFilter = ['instance-'];
+  }
+  if (o.hops) {
+    if (o.soak) throw new Error(`--hops and --soak are separate runs\n${USAGE}`);
+    if (o.scenarioFilter.length === 0) o.scenarioFilter = ['instance-ka-c1', 'instance-newconn-c1'];
+    if (!explicitDuration) o.durationSec = 2;
   }
   return o;
 }
