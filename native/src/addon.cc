@@ -102,14 +102,9 @@ Endpoint EndpointArgs(const Napi::CallbackInfo& info, size_t i, const char* name
 }
 
 #ifndef _WIN32
-// One end of a connected socket, from its fd; an IPv4-mapped IPv6 address reads as IPv4, the form the
-// kernel publishes connect records under.
-bool SocketEndpoint(int fd, bool peer, Endpoint* out) {
-  sockaddr_storage ss;
-  socklen_t len = sizeof(ss);
-  int rc = peer ? getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
-                : getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  if (rc != 0) return false;
+// A socket address as an Endpoint; an IPv4-mapped IPv6 address reads as IPv4, the form the kernel
+// publishes connect records under.
+bool EndpointOf(const sockaddr_storage& ss, Endpoint* out) {
   if (ss.ss_family == AF_INET) {
     const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
     out->addr.family = 4;
@@ -130,6 +125,22 @@ bool SocketEndpoint(int fd, bool peer, Endpoint* out) {
     return true;
   }
   return false;
+}
+
+// One end of a connected socket, from its fd.
+bool SocketEndpoint(int fd, bool peer, Endpoint* out) {
+  sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  int rc = peer ? getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
+                : getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  return rc == 0 && EndpointOf(ss, out);
+}
+
+// Both ends of a connection: as the thread's ClientIo accepted it (no syscall), else from the fd.
+bool ConnEndpoints(const ClientIo* io, int fd, Endpoint* peer, Endpoint* local) {
+  sockaddr_storage p, l;
+  if (io != nullptr && io->Addresses(fd, &p, &l) && EndpointOf(p, peer) && EndpointOf(l, local)) return true;
+  return SocketEndpoint(fd, true, peer) && SocketEndpoint(fd, false, local);
 }
 #endif
 
@@ -481,7 +492,7 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
       const bool consume = info.Length() > 1 && info[1].ToBoolean().Value();
       Endpoint peer, local;
       // A socket already reset by its client has no peer: a miss, answered like any other.
-      if (!SocketEndpoint(fd, true, &peer) || !SocketEndpoint(fd, false, &local)) return env.Null();
+      if (!ConnEndpoints(io_.get(), fd, &peer, &local)) return env.Null();
       std::optional<ConnOrigin> o = backend_->Lookup(peer, local, consume);
       if (!o) return env.Null();
       return OriginToJs(env, *o);
@@ -503,7 +514,7 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
       if (out.ByteLength() < kOriginRecordBytes)
         throw Napi::RangeError::New(env, "out must hold " + std::to_string(kOriginRecordBytes) + " bytes");
       Endpoint peer, local;
-      if (!SocketEndpoint(fd, true, &peer) || !SocketEndpoint(fd, false, &local)) return Napi::Number::New(env, 0);
+      if (!ConnEndpoints(io_.get(), fd, &peer, &local)) return Napi::Number::New(env, 0);
       std::optional<ConnOrigin> o = backend_->Lookup(peer, local, consume);
       if (!o) return Napi::Number::New(env, 0);
       std::uint8_t* b = out.Data();
@@ -591,8 +602,12 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
   // ioAddress(fd, peer) -> [address, port] | null (a socket already reset has no peer)
   Napi::Value IoAddress(const Napi::CallbackInfo& info) {
     return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      const int fd = FdArg(info);
+      const bool wantPeer = info.Length() > 1 && info[1].ToBoolean().Value();
       Endpoint e;
-      if (!SocketEndpoint(FdArg(info), info.Length() > 1 && info[1].ToBoolean().Value(), &e)) return env.Null();
+      sockaddr_storage p, l;
+      const bool ok = io_ && io_->Addresses(fd, &p, &l) ? EndpointOf(wantPeer ? p : l, &e) : SocketEndpoint(fd, wantPeer, &e);
+      if (!ok) return env.Null();
       Napi::Array r = Napi::Array::New(env, 2);
       r.Set(0u, Napi::String::New(env, AddrString(e.addr)));
       r.Set(1u, Napi::Number::New(env, e.port));

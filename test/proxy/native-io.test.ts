@@ -14,9 +14,9 @@ const skip = addon === null ? 'the addon has no client-socket I/O here (Linux bu
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** A loopback listener served by `onConnection`; close() stops it and destroys what it accepted. */
-function listen(onConnection: (s: NativeClientSocket) => void) {
+function listen(onConnection: (s: NativeClientSocket) => void, host = '127.0.0.1') {
   const io: NativeIo = nativeIoFor(addon!);
-  const fd = addon!.createListener('127.0.0.1', 0, 64, false);
+  const fd = addon!.createListener(host, 0, 64, false);
   const accepted: NativeClientSocket[] = [];
   io.listen(fd, (s) => {
     accepted.push(s);
@@ -36,8 +36,8 @@ function listen(onConnection: (s: NativeClientSocket) => void) {
 /** Client sockets of the running test, destroyed after it whatever happened. */
 const clients: net.Socket[] = [];
 
-async function connect(port: number): Promise<net.Socket> {
-  const c = net.connect(port, '127.0.0.1');
+async function connect(port: number, host = '127.0.0.1'): Promise<net.Socket> {
+  const c = net.connect(port, host);
   clients.push(c);
   await once(c, 'connect');
   return c;
@@ -70,6 +70,32 @@ describe('native client sockets (addon I/O)', { skip }, () => {
       assert.equal((await got).toString(), `127.0.0.1:${clientPort}>${srv.port}:hello`);
     } finally {
       srv.close();
+    }
+  });
+
+  it('knows both ends on a wildcard or IPv6 listener too (the local end is the connection’s)', async () => {
+    // [listen on, connect to, the local address the server must see]
+    const cases: [string, string, string][] = [
+      ['0.0.0.0', '127.0.0.1', '127.0.0.1'],
+      ['::1', '::1', '::1'],
+      ['::', '::1', '::1'], // the addon's IPv6 listeners are IPv6-only
+    ];
+    for (const [host, to, local] of cases) {
+      const srv = listen((s) => {
+        s.on('data', () => {
+          s.write(`${s.remoteAddress}:${s.remotePort}>${s.localAddress}:${s.localPort}`);
+          s.destroySoon();
+        });
+      }, host);
+      try {
+        const c = await connect(srv.port, to);
+        const client = `${c.localAddress}:${c.localPort}`;
+        const got = readAll(c);
+        c.write('x');
+        assert.equal((await got).toString(), `${client}>${local}:${srv.port}`, `listening on ${host}`);
+      } finally {
+        srv.close();
+      }
     }
   });
 

@@ -15,6 +15,13 @@
 namespace gpa {
 
 namespace {
+// True for 0.0.0.0 and :: (a listener bound to every address: each connection's local one differs).
+bool IsWildcard(const sockaddr_storage& ss) {
+  if (ss.ss_family == AF_INET) return reinterpret_cast<const sockaddr_in&>(ss).sin_addr.s_addr == htonl(INADDR_ANY);
+  if (ss.ss_family == AF_INET6) return IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr);
+  return true;
+}
+
 // One read takes at most this much: a request head is far smaller; a large body arrives in pieces.
 constexpr std::size_t kReadBytes = 64 * 1024;
 // Accepts per wake-up of a listener, so a connect storm cannot starve the connections' reads.
@@ -35,6 +42,13 @@ struct ClientIo::Handle {
   bool endPending = false;  // shutdown once the queue is empty
   bool shutDown = false;
   bool closed = false;   // fd closed; the handle waits for libuv's close callback
+  // A listener: TCP_NODELAY is set on it, so its connections inherit it (Linux copies the option to
+  // every accepted socket); hasLocal: bound to one address, which every connection shares.
+  // A connection: the addresses it was accepted with (hasLocal: the local one is known).
+  bool noDelay = false;
+  bool hasLocal = false;
+  sockaddr_storage local{};
+  sockaddr_storage peer{};
   int events = 0;        // what the poll is started with now
   std::string queue;     // bytes the kernel did not take yet, from qoff
   std::size_t qoff = 0;
@@ -72,6 +86,11 @@ void ClientIo::Listen(int fd) {
   h->io = this;
   h->fd = fd;
   h->listener = true;
+  // Set once here instead of once per connection; where it fails, each accept sets it.
+  const int one = 1;
+  h->noDelay = ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0;
+  socklen_t localLen = sizeof(h->local);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&h->local), &localLen) == 0) h->hasLocal = !IsWildcard(h->local);
   int rc = uv_poll_init(loop_, &h->poll, fd);
   if (rc != 0) {
     delete h;
@@ -139,7 +158,9 @@ void ClientIo::OnListenerEvent(Handle* h, int status) {
     return;
   }
   for (int i = 0; i < kAcceptsPerWake && !h->closed && h->reading; i++) {
-    int fd = ::accept4(h->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage peer;
+    socklen_t peerLen = sizeof(peer);
+    int fd = ::accept4(h->fd, reinterpret_cast<sockaddr*>(&peer), &peerLen, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       int e = errno;
       if (e == EAGAIN || e == EWOULDBLOCK) return;
@@ -150,11 +171,16 @@ void ClientIo::OnListenerEvent(Handle* h, int status) {
       sink_->OnError(h->fd, e);
       return;
     }
-    const int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (!h->noDelay) {
+      const int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
     auto* c = new Handle();
     c->io = this;
     c->fd = fd;
+    c->peer = peer;
+    c->hasLocal = h->hasLocal;
+    if (h->hasLocal) c->local = h->local;
     int rc = uv_poll_init(loop_, &c->poll, fd);
     if (rc != 0) {
       delete c;
@@ -170,6 +196,14 @@ void ClientIo::OnListenerEvent(Handle* h, int status) {
     // (unless the accept handler paused or closed the connection).
     if (!c->closed && c->reading) Read(c);
   }
+}
+
+bool ClientIo::Addresses(int fd, sockaddr_storage* peer, sockaddr_storage* local) const {
+  const Handle* h = Find(fd);
+  if (h == nullptr || h->listener || h->closed || !h->hasLocal) return false;
+  *peer = h->peer;
+  *local = h->local;
+  return true;
 }
 
 void ClientIo::OnClientEvent(Handle* h, int status, int events) {

@@ -9,6 +9,7 @@
 // end of stream, error and drain, through IoSink. No N-API here: addon.cc implements the sink.
 #pragma once
 
+#include <sys/socket.h>
 #include <uv.h>
 
 #include <cstddef>
@@ -51,6 +52,10 @@ class ClientIo {
   bool Close(int fd);
   // Starts or stops reading (a client) or accepting (a listener). False when fd is unknown.
   bool SetReading(int fd, bool on);
+  // The addresses an accepted connection was accepted with: the peer from accept4, the local one
+  // from its listener's when that is bound to one address (not a wildcard). False when fd is not a
+  // connection of this thread or its local address was not known at accept: ask the socket.
+  bool Addresses(int fd, sockaddr_storage* peer, sockaddr_storage* local) const;
   // Closes every socket; `done` runs once libuv has released every handle (loop still running).
   void CloseAll(std::function<void()> done);
 
