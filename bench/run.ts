@@ -121,7 +121,14 @@ async function main(): Promise<number> {
   );
   if (scenarios.length === 0) throw new Error(`no scenario matches --scenario ${o.scenarioFilter.join(',')}`);
   if (o.hops)
-    return runHops(targets, scenarios, { traceSec: o.durationSec, workDir: work, write: o.write, log, machine: info });
+    return runHops(targets, scenarios, {
+      traceSec: o.durationSec,
+      rounds: o.rounds,
+      workDir: work,
+      write: o.write,
+      log,
+      machine: info,
+    });
 
   const bpf: BpfStats | undefined = agent ? await startBpfStats(agent.cgroupPath, log) : undefined;
   if (bpf) cleanups.push(() => bpf.restore());

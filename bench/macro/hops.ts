@@ -182,8 +182,8 @@ export interface HopsOptions {
   log: (line: string) => void;
 }
 
-/** Runs wrk (1 client) at the target, traces `traceSec` of it with perf, returns the hop medians. */
-export async function traceHops(t: Target, s: Scenario, o: HopsOptions): Promise<HopsResult> {
+/** Runs wrk (1 client) at the target, traces `traceSec` of it with perf, returns each request's hops. */
+export async function traceHops(t: Target, s: Scenario, o: HopsOptions): Promise<Map<Hop | 'total', number[]>> {
   if (t.hostPid === undefined) throw new Error(`${t.name}: no host process to trace`);
   const warmSec = 1.5;
   const args = ['-t', '1', '-c', '1', '-d', `${Math.ceil(warmSec + o.traceSec + 1.5)}s`, '-H', 'Metadata: true'];
@@ -231,7 +231,7 @@ export async function traceHops(t: Target, s: Scenario, o: HopsOptions): Promise
     const ev = parseTrace(script.stdout, (tid, comm) =>
       wrkSet.has(tid) && comm === 'wrk' ? 'client' : proxySet.has(tid) ? 'proxy' : tid === host ? 'host' : null,
     );
-    return summarizeHops(t.name, s.id, hopDurations(ev, t.name !== 'direct'));
+    return hopDurations(ev, t.name !== 'direct');
   } finally {
     await exited;
   }
@@ -241,7 +241,7 @@ export async function traceHops(t: Target, s: Scenario, o: HopsOptions): Promise
 export function hopsTable(results: HopsResult[]): string {
   const cols = results.map((r) => r.target);
   const rows: string[][] = [['hop (median µs)', ...cols]];
-  const hops: Hop[] = [...PROXY_HOPS, ...DIRECT_HOPS];
+  const hops = new Set<Hop>([...PROXY_HOPS, ...DIRECT_HOPS]);
   for (const h of hops) {
     if (!results.some((r) => r.hopsUs[h] !== undefined)) continue;
     rows.push([h, ...results.map((r) => (r.hopsUs[h] === undefined ? '' : r.hopsUs[h]!.toFixed(0)))]);
@@ -254,6 +254,8 @@ export function hopsTable(results: HopsResult[]): string {
 
 export interface RunHopsOptions {
   traceSec: number;
+  /** Each target is traced this many times, in alternation; the requests of all rounds are pooled. */
+  rounds: number;
   workDir: string;
   write: boolean;
   log: (line: string) => void;
@@ -269,11 +271,17 @@ export async function runHops(targets: Target[], scenarios: Scenario[], o: RunHo
       o.log(`--hops: skipping ${s.id} (hops are traced with one client)`);
       continue;
     }
-    const row: HopsResult[] = [];
-    for (const t of targets) {
-      o.log(`--hops: ${s.id} ${t.name}: tracing ${o.traceSec} s`);
-      row.push(await traceHops(t, s, { traceSec: o.traceSec, workDir: o.workDir, log: o.log }));
+    const pooled = new Map<TargetName, Map<Hop | 'total', number[]>>();
+    for (let round = 1; round <= o.rounds; round++) {
+      for (const t of targets) {
+        o.log(`--hops: ${s.id} round ${round}/${o.rounds} ${t.name}: tracing ${o.traceSec} s`);
+        const d = await traceHops(t, s, { traceSec: o.traceSec, workDir: o.workDir, log: o.log });
+        const into = pooled.get(t.name) ?? new Map<Hop | 'total', number[]>();
+        for (const [h, v] of d) into.set(h, [...(into.get(h) ?? []), ...v]);
+        pooled.set(t.name, into);
+      }
     }
+    const row = targets.map((t) => summarizeHops(t.name, s.id, pooled.get(t.name)!));
     results.push(...row);
     process.stdout.write(`\n${s.id}\n${hopsTable(row)}\n`);
   }

@@ -32,9 +32,10 @@ export const USAGE = `usage: npm run bench -- [options]
   --targets LIST        subset of direct,nginx,agent (default: all three)
   --builtin-upstream    stand-in upstream instead of lib/emulator (harness development only)
   --profile             run the agent under V8's --prof and print where its CPU goes
-  --hops                per-hop latency instead of rounds: 1 client, traced with perf (wake-ups,
-                        proxy work, host work), median µs per hop and target (default scenarios
-                        instance-ka-c1,instance-newconn-c1; needs perf: apt-get install linux-perf)
+  --hops                per-hop latency instead of the latency rounds: 1 client, traced with perf
+                        (wake-ups, proxy work, host work), median µs per hop and target over 3
+                        alternating rounds of 2 s (default scenarios instance-ka-c1 and
+                        instance-newconn-c1; needs perf: apt-get install linux-perf)
   --agent-node PATH     run the agent on this node binary (e.g. another major version); the
                         emulators, nginx and the harness stay on the bench's own node
   --agent-client-sockets native|node
@@ -108,6 +109,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     if (o.soak) throw new Error(`--hops and --soak are separate runs\n${USAGE}`);
     if (o.scenarioFilter.length === 0) o.scenarioFilter = ['instance-ka-c1', 'instance-newconn-c1'];
     if (!explicitDuration) o.durationSec = 2;
+    if (!explicitRounds) o.rounds = 3;
   }
   return o;
 }

@@ -208,7 +208,7 @@ export class NativeClientSocket extends EventEmitter implements ClientSocket {
   }
 
   setNoDelay(): this {
-    return this; // the addon sets TCP_NODELAY on every accepted socket
+    return this; // the addon sets TCP_NODELAY on the listener, which every accepted socket inherits
   }
 
   setTimeout(ms: number): this {

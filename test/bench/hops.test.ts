@@ -116,11 +116,12 @@ describe('bench --hops: per-hop latency from a perf syscall trace', () => {
     assert.equal(summarizeHops('nginx', 'x', hopDurations(parseTrace(cut, roleOf), true)).requests, 0);
   });
 
-  it('parses --hops: 1-client instance scenarios and 2 s of trace unless told', () => {
+  it('parses --hops: 1-client instance scenarios, 3 rounds of 2 s unless told', () => {
     const o = parseOptions(['--hops']);
     assert.equal(o.hops, true);
     assert.deepEqual(o.scenarioFilter, ['instance-ka-c1', 'instance-newconn-c1']);
     assert.equal(o.durationSec, 2);
+    assert.equal(o.rounds, 3);
     assert.deepEqual(parseOptions(['--hops', '--scenario', 'token-ka-c1', '--duration', '1']).scenarioFilter, [
       'token-ka-c1',
     ]);
