@@ -1,7 +1,7 @@
 // Where one request's latency goes, hop by hop (`npm run bench -- --hops`): one client, a kernel
-// trace (perf: every syscall entry and exit, and the scheduler's wake-ups) of the load generator,
-// the proxy and the host while wrk runs, then per request the time between the events that mark
-// each hop. Each hop's median is printed per target, so the agent's own work (wake-up to upstream
+// trace (perf: every syscall entry and exit) of the load generator, the proxy and the host while
+// wrk runs, then per request the time between the events that mark each hop (a wake-up is a wait
+// syscall returning with events). Each hop's median is printed per target, so the agent's own work (wake-up to upstream
 // write, wake-up to client write) stands beside nginx's, and the host's work behind each beside
 // the other. Tracing every syscall adds about a microsecond to each, alike for every target: read
 // the hops against each other, not against the ratios of an untraced run.
@@ -160,7 +160,7 @@ export function summarizeHops(target: TargetName, scenario: string, d: Map<Hop |
   };
 }
 
-/** The threads to trace: the proxy's (the agent's busiest, which serves the port) and the host's main. */
+/** The proxy's threads to trace: nginx's workers; the agent's busiest thread (the one serving the port). */
 function proxyTids(t: Target, runNsBefore: Map<number, number>): number[] {
   if (t.name === 'direct') return [];
   if (t.name === 'nginx') return childPids(t.mainPid);
@@ -179,7 +179,6 @@ function proxyTids(t: Target, runNsBefore: Map<number, number>): number[] {
 export interface HopsOptions {
   traceSec: number;
   workDir: string;
-  log: (line: string) => void;
 }
 
 /** Runs wrk (1 client) at the target, traces `traceSec` of it with perf, returns each request's hops. */
@@ -275,7 +274,7 @@ export async function runHops(targets: Target[], scenarios: Scenario[], o: RunHo
     for (let round = 1; round <= o.rounds; round++) {
       for (const t of targets) {
         o.log(`--hops: ${s.id} round ${round}/${o.rounds} ${t.name}: tracing ${o.traceSec} s`);
-        const d = await traceHops(t, s, { traceSec: o.traceSec, workDir: o.workDir, log: o.log });
+        const d = await traceHops(t, s, { traceSec: o.traceSec, workDir: o.workDir });
         const into = pooled.get(t.name) ?? new Map<Hop | 'total', number[]>();
         for (const [h, v] of d) into.set(h, [...(into.get(h) ?? []), ...v]);
         pooled.set(t.name, into);

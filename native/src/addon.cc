@@ -491,7 +491,8 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
       const int fd = static_cast<int>(UintArg(info, 0, "fd", 0x7fffffff));
       const bool consume = info.Length() > 1 && info[1].ToBoolean().Value();
       Endpoint peer, local;
-      // A socket already reset by its client has no peer: a miss, answered like any other.
+      // Read from the fd (a socket not accepted by this thread's ClientIo), a socket already reset by
+      // its client has no peer: a miss, answered like any other.
       if (!ConnEndpoints(io_.get(), fd, &peer, &local)) return env.Null();
       std::optional<ConnOrigin> o = backend_->Lookup(peer, local, consume);
       if (!o) return env.Null();

@@ -15,6 +15,18 @@
 namespace gpa {
 
 namespace {
+// An IPv4 or IPv6 socket address, the only kinds a TCP listener accepts (28 bytes, where a
+// sockaddr_storage per end and connection would take 128).
+union InetAddr {
+  sockaddr sa;
+  sockaddr_in in;
+  sockaddr_in6 in6;
+};
+
+void CopyAddr(const sockaddr_storage& from, socklen_t len, InetAddr* to) {
+  std::memcpy(to, &from, len < sizeof(InetAddr) ? len : sizeof(InetAddr));
+}
+
 // True for 0.0.0.0 and :: (a listener bound to every address: each connection's local one differs).
 bool IsWildcard(const sockaddr_storage& ss) {
   if (ss.ss_family == AF_INET) return reinterpret_cast<const sockaddr_in&>(ss).sin_addr.s_addr == htonl(INADDR_ANY);
@@ -47,8 +59,8 @@ struct ClientIo::Handle {
   // A connection: the addresses it was accepted with (hasLocal: the local one is known).
   bool noDelay = false;
   bool hasLocal = false;
-  sockaddr_storage local{};
-  sockaddr_storage peer{};
+  InetAddr local{};
+  InetAddr peer{};
   int events = 0;        // what the poll is started with now
   std::string queue;     // bytes the kernel did not take yet, from qoff
   std::size_t qoff = 0;
@@ -89,8 +101,12 @@ void ClientIo::Listen(int fd) {
   // Set once here instead of once per connection; where it fails, each accept sets it.
   const int one = 1;
   h->noDelay = ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0;
-  socklen_t localLen = sizeof(h->local);
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&h->local), &localLen) == 0) h->hasLocal = !IsWildcard(h->local);
+  sockaddr_storage local{};
+  socklen_t localLen = sizeof(local);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &localLen) == 0 && !IsWildcard(local)) {
+    CopyAddr(local, localLen, &h->local);
+    h->hasLocal = true;
+  }
   int rc = uv_poll_init(loop_, &h->poll, fd);
   if (rc != 0) {
     delete h;
@@ -158,7 +174,7 @@ void ClientIo::OnListenerEvent(Handle* h, int status) {
     return;
   }
   for (int i = 0; i < kAcceptsPerWake && !h->closed && h->reading; i++) {
-    sockaddr_storage peer;
+    sockaddr_storage peer{};
     socklen_t peerLen = sizeof(peer);
     int fd = ::accept4(h->fd, reinterpret_cast<sockaddr*>(&peer), &peerLen, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
@@ -178,7 +194,7 @@ void ClientIo::OnListenerEvent(Handle* h, int status) {
     auto* c = new Handle();
     c->io = this;
     c->fd = fd;
-    c->peer = peer;
+    CopyAddr(peer, peerLen, &c->peer);
     c->hasLocal = h->hasLocal;
     if (h->hasLocal) c->local = h->local;
     int rc = uv_poll_init(loop_, &c->poll, fd);
@@ -201,8 +217,10 @@ void ClientIo::OnListenerEvent(Handle* h, int status) {
 bool ClientIo::Addresses(int fd, sockaddr_storage* peer, sockaddr_storage* local) const {
   const Handle* h = Find(fd);
   if (h == nullptr || h->listener || h->closed || !h->hasLocal) return false;
-  *peer = h->peer;
-  *local = h->local;
+  *peer = sockaddr_storage{};
+  *local = sockaddr_storage{};
+  std::memcpy(peer, &h->peer, sizeof(InetAddr));
+  std::memcpy(local, &h->local, sizeof(InetAddr));
   return true;
 }
 
