@@ -12,6 +12,7 @@ import { RESULTS_DIR, resultBaseName } from './output.js';
 import { childPids, median, threadRunNs } from './proc.js';
 import { PATHS, type Scenario } from './scenarios.js';
 import type { Target, TargetName } from './target.js';
+import { wrkCommand } from './wrk.js';
 
 /** Who an event belongs to: the load generator, the proxy (nginx or the agent), the host emulator. */
 export type Role = 'client' | 'proxy' | 'host';
@@ -185,14 +186,15 @@ export interface HopsOptions {
 export async function traceHops(t: Target, s: Scenario, o: HopsOptions): Promise<Map<Hop | 'total', number[]>> {
   if (t.hostPid === undefined) throw new Error(`${t.name}: no host process to trace`);
   const warmSec = 1.5;
-  const args = ['-t', '1', '-c', '1', '-d', `${Math.ceil(warmSec + o.traceSec + 1.5)}s`, '-H', 'Metadata: true'];
-  if (!s.keepAlive) args.push('-H', 'Connection: close');
-  args.push(t.base + PATHS[s.path]);
-  const [cmd, argv] = t.clientCgroupProcs
-    ? ['/bin/sh', ['-c', 'echo $$ > "$0" && exec wrk "$@"', t.clientCgroupProcs, ...args]]
-    : ['wrk', args];
+  const [cmd, argv] = wrkCommand({
+    url: t.base + PATHS[s.path],
+    clients: 1,
+    keepAlive: s.keepAlive,
+    durationSec: Math.ceil(warmSec + o.traceSec + 1.5),
+    cgroupProcs: t.clientCgroupProcs,
+  });
   const before = t.name === 'agent' ? threadRunNs(t.mainPid) : new Map<number, number>();
-  const wrk = spawn(cmd, argv as string[], { stdio: 'ignore' });
+  const wrk = spawn(cmd, argv, { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => wrk.once('close', () => resolve()));
   try {
     await new Promise((r) => setTimeout(r, warmSec * 1000));

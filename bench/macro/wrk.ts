@@ -57,18 +57,27 @@ export function writeReporter(dir: string): string {
   return file;
 }
 
-/** Runs one wrk measurement; rejects when wrk fails or any request failed. */
-export function runWrk(run: WrkRun, reporter: string): Promise<WrkResult> {
+/**
+ * The command line of one wrk run: with `cgroupProcs`, a shell that joins the cgroup and then
+ * becomes wrk (same pid); `reporter`: the Lua done() hook printing the JSON line.
+ */
+export function wrkCommand(run: Omit<WrkRun, 'onTick'>, reporter?: string): [string, string[]] {
   const threads = run.clients >= 16 ? 2 : 1;
   const args = ['-t', String(threads), '-c', String(run.clients), '-d', `${run.durationSec}s`, '--timeout', '5s'];
-  args.push('-H', 'Metadata: true', '-s', reporter);
+  args.push('-H', 'Metadata: true');
+  if (reporter !== undefined) args.push('-s', reporter);
   if (!run.keepAlive) args.push('-H', 'Connection: close');
   args.push(run.url);
-  const [cmd, argv] = run.cgroupProcs
+  return run.cgroupProcs
     ? ['/bin/sh', ['-c', 'echo $$ > "$0" && exec wrk "$@"', run.cgroupProcs, ...args]]
     : ['wrk', args];
+}
+
+/** Runs one wrk measurement; rejects when wrk fails or any request failed. */
+export function runWrk(run: WrkRun, reporter: string): Promise<WrkResult> {
+  const [cmd, argv] = wrkCommand(run, reporter);
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv as string[], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d));
@@ -89,7 +98,7 @@ export function runWrk(run: WrkRun, reporter: string): Promise<WrkResult> {
       const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
       const line = out.split('\n').find((l) => l.startsWith('WRK_JSON '));
       if (code !== 0 || !line) {
-        reject(new Error(`wrk ${args.join(' ')} exited ${code}: ${err.trim() || out.trim()}`));
+        reject(new Error(`wrk ${argv.join(' ')} exited ${code}: ${err.trim() || out.trim()}`));
         return;
       }
       const j = JSON.parse(line.slice(9)) as {
