@@ -4,6 +4,7 @@ import type { KeySnapshot } from '../keykeeper/index.js';
 import * as redirector from '../redirector/index.js';
 import {
   buildStatusDocument,
+  keyLatchMessage,
   listenerModuleStatus,
   type ModuleStatus,
   ProvisioningTracker,
@@ -13,6 +14,7 @@ import {
   startStatusWriter,
   statusChangeKey,
 } from '../status/index.js';
+import { packageVersion } from '../version.js';
 import type { AgentConfig } from './config.js';
 import type { StateMessage } from './messages.js';
 import { keyReadiness } from './observed-keeper.js';
@@ -38,6 +40,8 @@ export class AgentStatus {
   listenerError: string | null = null;
   /** The last key snapshot applied (status.json's key latch part). */
   keySnapshot: KeySnapshot | null = null;
+  /** What the last policy compile changed in enforcement (fail closed, kept previous); '' when nothing. */
+  policyNote = '';
   private writer: StatusWriter | null = null;
   private lastWritten = '';
   private lastPolled: KeySnapshot | null = null;
@@ -114,7 +118,7 @@ export class AgentStatus {
     const ks = this.keySnapshot;
     const c = this.config;
     return buildStatusDocument({
-      version: '0.1.0',
+      version: packageVersion(),
       ...(ks
         ? {
             key: {
@@ -123,7 +127,7 @@ export class AgentStatus {
               ruleIds: ks.ruleIds,
               keyIncarnationId: ks.keyIncarnationId,
               health: ks.health,
-              statusMessage: ks.statusMessage,
+              statusMessage: keyLatchMessage({ ...ks, policy: this.policyNote }),
             },
           }
         : {}),

@@ -1,6 +1,7 @@
-import type { Endpoint, KeySnapshot } from '../keykeeper/index.js';
+import { type Endpoint, type KeySnapshot, statusKnown } from '../keykeeper/index.js';
 import type { AgentMetrics } from '../metrics/index.js';
-import { compilePolicy, type PolicySnapshot, runSelfTest } from '../policy/index.js';
+import { compilePolicy, type PolicyProblem, type PolicySnapshot, runSelfTest } from '../policy/index.js';
+import { policyEnforcementNote } from '../status/index.js';
 import type { AgentStatus, Log } from './agent-status.js';
 import type { AgentConfig } from './config.js';
 import type { SnapshotMessage } from './messages.js';
@@ -33,6 +34,15 @@ export class KeySnapshotApplier {
   async apply(ks: KeySnapshot): Promise<void> {
     const { status, metrics } = this.d;
     status.keySnapshot = ks;
+    if (!statusKnown(ks)) {
+      // No good status yet (a failed first poll): the modes are not known, so nothing is decided
+      // from them. Redirects a previous run left pinned stay (spec: on any failure keep the
+      // redirects), and the workers keep refusing what reaches them (503 no_policy) instead of
+      // being told "disabled", which would forward unchecked.
+      metrics()?.control.onKeySnapshot(ks);
+      status.writeIfChanged();
+      return;
+    }
     const rules: Partial<Record<Endpoint, unknown>> = {};
     for (const ep of ENDPOINTS) {
       const v = ks.rules[ep];
@@ -53,7 +63,7 @@ export class KeySnapshotApplier {
     }
     const result = compilePolicy({ ...input, extraProblems, ...(this.policy ? { previous: this.policy } : {}) });
     this.policy = result.snapshot;
-    this.policyProblems = result.problems.map((p) => `${p.endpoint ?? '-'} ${p.path}: ${p.message}`);
+    this.reportPolicyProblems(result.problems);
     metrics()?.control.onKeySnapshot(ks);
     metrics()?.control.onPolicyCompiled({
       epoch: ks.epoch,
@@ -76,5 +86,19 @@ export class KeySnapshotApplier {
     this.d.rules?.apply(ks.modes, status.listenPort);
     // New modes, rule ids or key reach status.json now, not at the next 60 s rewrite.
     status.writeIfChanged();
+  }
+
+  /**
+   * Each compile's problems reach the log when they change, and the ones that change what is
+   * enforced (an endpoint failing closed, or keeping its last good rules) reach status.json.
+   */
+  private reportPolicyProblems(problems: readonly PolicyProblem[]): void {
+    const lines = problems.map((p) => `${p.severity} ${p.endpoint ?? '-'} ${p.path}: ${p.message}`);
+    if (lines.join('\n') !== this.policyProblems.join('\n')) {
+      for (const l of lines) this.d.log(l.startsWith('error') ? 'error' : 'warn', `policy: ${l}`);
+      if (lines.length === 0 && this.policyProblems.length > 0) this.d.log('info', 'policy: compiled without problems');
+    }
+    this.policyProblems = lines;
+    this.d.status.policyNote = policyEnforcementNote(problems);
   }
 }

@@ -1,4 +1,4 @@
-import { KeyKeeper, type KeyKeeperOptions, type KeySnapshot } from '../keykeeper/index.js';
+import { KeyKeeper, type KeyKeeperOptions, type KeySnapshot, statusKnown } from '../keykeeper/index.js';
 
 /**
  * A key keeper that also reports every finished poll, not only the ones that changed the snapshot:
@@ -41,6 +41,6 @@ export function needsKey(s: KeySnapshot): boolean {
 export function keyReadiness(prev: KeySnapshot | null, s: KeySnapshot): 'ready' | 'dropped' | 'waiting' | 'keep' {
   if (prev?.key !== undefined && s.key === undefined && needsKey(s)) return 'dropped';
   if (s.health === 'ok') return 'ready';
-  if (s.secureChannelState === 'unknown') return 'waiting';
+  if (!statusKnown(s)) return 'waiting';
   return 'keep';
 }

@@ -1,5 +1,7 @@
 import { readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { packageVersion } from '../version.js';
+
+export { packageVersion };
 
 /**
  * A CLI command module: `lib/cli/commands/<name>.ts` exports `summary` and `run`. Commands are
@@ -13,13 +15,6 @@ export interface CommandModule {
 
 const COMMANDS_DIR = new URL('./commands/', import.meta.url);
 const NAME = /^[a-z][a-z0-9-]*$/;
-
-/** The package version from package.json. */
-export function packageVersion(): string {
-  const require = createRequire(import.meta.url);
-  const pkg = require('../../../package.json') as { version: string };
-  return pkg.version;
-}
 
 function commandNames(): string[] {
   try {

@@ -65,7 +65,7 @@ export class KeyKeeper extends EventEmitter {
   constructor(private readonly opts: KeyKeeperOptions) {
     super();
     this.now = opts.now ?? Date.now;
-    this.store = new KeyStore(opts.keyFolder);
+    this.store = new KeyStore(opts.keyFolder, (m) => opts.log?.('warn', `key store: ${m}`));
     this.clock = new HostClock(this.now, opts.clockSyncIntervalMs ?? 15 * 60_000);
     this.target = {
       host: opts.wireserver.host,
@@ -223,7 +223,9 @@ export class KeyKeeper extends EventEmitter {
     return this.publish({
       ...last,
       health: 'degraded',
-      statusMessage: `${reason}; keeping the last good key, rules and modes`,
+      statusMessage: this.everSucceeded
+        ? `${reason}; keeping the last good key, rules and modes`
+        : `${reason}; no good secure-channel status yet: redirects are left as they are and nothing is forwarded until one comes`,
     });
   }
 

@@ -64,7 +64,11 @@ export function toLatchedKey(r: KeyRecord): LatchedKey {
 
 /** Key files `<guid>.key` (0600) in a folder owned by the agent's user (root) with mode 0700. */
 export class KeyStore {
-  constructor(readonly folder: string) {}
+  constructor(
+    readonly folder: string,
+    /** Told why a stored key file was passed over (unusable content), so the log says it. */
+    private readonly warn: (message: string) => void = () => {},
+  ) {}
 
   /** Creates or tightens the folder; refuses one owned by another user. */
   ensureFolder(): void {
@@ -96,9 +100,24 @@ export class KeyStore {
     } catch {
       return null;
     }
-    if (!st.isFile() || st.size > MAX_KEY_FILE) return null;
-    const rec = parseKeyRecord(readFileSync(file, 'utf8'), file);
-    return rec.guid.toLowerCase() === guid.toLowerCase() ? rec : null;
+    if (!st.isFile() || st.size > MAX_KEY_FILE) {
+      this.warn(`${file} is not a regular key file of at most ${MAX_KEY_FILE} bytes; not using it`);
+      return null;
+    }
+    let rec: KeyRecord;
+    try {
+      rec = parseKeyRecord(readFileSync(file, 'utf8'), file);
+    } catch (err) {
+      // A damaged file (a torn disk, an edit by hand) is as good as none: the keeper acquires
+      // again, and the new key is written over it.
+      this.warn(`${(err as Error).message}; not using it`);
+      return null;
+    }
+    if (rec.guid.toLowerCase() !== guid.toLowerCase()) {
+      this.warn(`${file} holds key ${rec.guid}, not ${guid}; not using it`);
+      return null;
+    }
+    return rec;
   }
 
   /** Writes atomically: 0600 temp file, fsync, rename over `<guid>.key`. */

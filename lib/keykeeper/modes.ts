@@ -67,3 +67,12 @@ export function deriveState(s: SecureChannelStatus): DerivedState {
 export function needsKey(modes: Record<Endpoint, Mode>): boolean {
   return modes.imds !== 'disabled' || modes.wireserver !== 'disabled' || modes.hostga !== 'disabled';
 }
+
+/**
+ * False until the keeper has had one good status: before that the modes are not known (the initial
+ * snapshot, and a failed first poll, say `disabled` for every endpoint without the host having said
+ * so), and nothing may be decided from them: no redirect removed, no policy handed to the workers.
+ */
+export function statusKnown(s: { secureChannelState: string }): boolean {
+  return s.secureChannelState !== 'unknown';
+}

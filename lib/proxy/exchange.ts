@@ -325,7 +325,7 @@ export class Exchange implements UpstreamOwner {
     }
     this.conn?.destroy();
     this.conn = null;
-    this.fail(504, 'upstream_timeout', 'the metadata service did not answer in time');
+    this.fail(503, 'upstream_timeout', 'the metadata service did not answer in time');
   }
 
   onUpstreamDrain(): void {

@@ -77,7 +77,7 @@ export const DataPlaneCodes = {
   header_timeout: 'request head or body too slow (408)',
   upstream_unreachable: 'metadata service refused or reset the connection (502)',
   upstream_connect_timeout: 'connect to the metadata service timed out (503)',
-  upstream_timeout: 'metadata service did not answer in time (504)',
+  upstream_timeout: 'metadata service did not answer in time (503)',
   upstream_bad_response: 'metadata service sent an unparsable response (502)',
   client_closed: 'client went away before the response was complete',
   local: 'answered locally (/provision, /gpa-aggregated-status)',

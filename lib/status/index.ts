@@ -33,6 +33,7 @@ export { type LearnResult, learnRules, type RuleItem } from './learn.js';
 export {
   keyLatchMessage,
   listenerModuleStatus,
+  policyEnforcementNote,
   type RedirectorStatusLike,
   redirectorModuleStatus,
 } from './messages.js';

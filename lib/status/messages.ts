@@ -72,10 +72,28 @@ export function listenerModuleStatus(l: {
   };
 }
 
-/** The key keeper part for status.json: the keeper's own message, with the next step when degraded. */
-export function keyLatchMessage(k: { health: string; statusMessage: string; secureChannelState: string }): string {
-  if (k.health === 'degraded') {
-    return `${k.statusMessage || 'the WireServer secure channel is failing'}; the last good key and rules stay in use. Check that 168.63.129.16 is reachable from the agent and see ProxyAgent.Connection.log`;
-  }
-  return k.statusMessage || `secure channel ${k.secureChannelState}`;
+/** The policy problems that change what is enforced (an endpoint failing closed, or keeping its last good rules). */
+export function policyEnforcementNote(problems: readonly { code: string; message: string }[]): string {
+  return problems
+    .filter((p) => p.code === 'fail_closed' || p.code === 'kept_previous')
+    .map((p) => p.message)
+    .join('; ');
+}
+
+/**
+ * The key keeper part for status.json: the keeper's own message, with the next step when degraded,
+ * and what the last policy compile changed in enforcement (an endpoint failing closed, or keeping
+ * its last good rules), when anything.
+ */
+export function keyLatchMessage(k: {
+  health: string;
+  statusMessage: string;
+  secureChannelState: string;
+  policy?: string;
+}): string {
+  const base =
+    k.health === 'degraded'
+      ? `${k.statusMessage || 'the WireServer secure channel is failing'}. Check that 168.63.129.16 is reachable from the agent; the agent's journal has each failed poll`
+      : k.statusMessage || `secure channel ${k.secureChannelState}`;
+  return k.policy ? `${base}; policy: ${k.policy}` : base;
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { type Emulator, startEmulator } from '../../lib/emulator/index.js';
@@ -159,6 +159,30 @@ test('start() polls fast while the state is unknown, then publishes via onSnapsh
   assert.equal(s.secureChannelState, 'WireServer Audit -  IMDS Audit - HostGA Audit');
   assert.equal(seen[0]!.health, 'degraded');
   assert.equal(keeper.current(), s);
+});
+
+test('a damaged stored key file is passed over: the keeper acquires again and writes a good one', async () => {
+  emu.configure({ enabled: true, modes: { imds: 'enforce', wireserver: 'enforce' } });
+  const first = keeperFor(emu, dir.keys);
+  const good = await first.pollOnce();
+  assert.equal(good.health, 'ok', good.statusMessage);
+  await first.stop();
+  const file = path.join(dir.keys, `${good.key!.guid.toLowerCase()}.key`);
+  writeFileSync(file, '{"authorizationScheme":"Azure-HMAC-SHA256","gu'); // torn write
+  const warnings: string[] = [];
+  const before = acquires();
+  const keeper = keeperFor(emu, dir.keys, { log: (level, m) => level === 'warn' && warnings.push(m) });
+  const s = await keeper.pollOnce();
+  await keeper.stop();
+  assert.equal(s.health, 'ok', s.statusMessage);
+  assert.equal(acquires(), before + 1, 'a new acquire, not a retry of the damaged file');
+  assert.equal(s.key!.guid, emu.state().key!.guid);
+  assert.equal(await signedImdsStatus(s), 200);
+  assert.ok(
+    warnings.some((w) => w.includes(file) && /not valid JSON/.test(w)),
+    `the log names the damaged file: ${warnings.join(' | ')}`,
+  );
+  assert.doesNotThrow(() => JSON.parse(readFileSync(file, 'utf8')), 'the file was rewritten whole');
 });
 
 test('host clock follows x-ms-azure-host-date', async () => {

@@ -16,6 +16,7 @@ const dir = mkdtempSync(path.join(tmpdir(), 'gpa-agent-status-'));
 const statusFile = path.join(dir, 'log', 'status.json');
 let emulator: Emulator;
 let agent: Agent;
+const logged: string[] = [];
 
 const read = (): StatusDocument => JSON.parse(readFileSync(statusFile, 'utf8')) as StatusDocument;
 const channel = () => read().proxyAgentStatus.keyLatchStatus.states.secureChannelState;
@@ -51,7 +52,7 @@ before(async () => {
     drainSeconds: 1,
   });
   assert.deepEqual(errors, []);
-  agent = new Agent(config);
+  agent = new Agent(config, (level, message) => logged.push(`${level} ${message}`));
   await agent.start();
 });
 
@@ -78,4 +79,21 @@ test('polls that change nothing status.json reports do not rewrite it', async ()
   const polled = () => emulator.journal(seq).filter((e) => e.rawTarget === '/secure-channel/status').length;
   await until('the agent did not poll twice', () => polled() >= 2, 10_000);
   assert.equal(statSync(statusFile).mtimeMs, before);
+});
+
+test('a broken rule document shows in status.json and the log, and clears when fixed', async () => {
+  const message = () => read().proxyAgentStatus.keyLatchStatus.message;
+  await until('the agent never became ready', () => read().proxyAgentStatus.status !== 'UNKNOWN', 15_000);
+  assert.doesNotMatch(message(), /policy:/);
+  // A rule item the schema refuses, under a new rule id: nothing to keep, so WireServer fails closed.
+  emulator.configure({ rules: { wireserver: { defaultAccess: 'sometimes' } } });
+  await until('status.json did not name the broken rules', () => /; policy: /.test(message()), 10_000);
+  assert.match(message(), /rules for wireserver are broken; denying every request under mode enforce/);
+  assert.ok(
+    logged.some((l) => /^error policy: error wireserver .*defaultAccess/.test(l)),
+    `the log names the problem: ${logged.filter((l) => l.includes('policy')).join(' | ')}`,
+  );
+  emulator.configure({ rules: { wireserver: null } });
+  await until('status.json still names the broken rules', () => !/policy:/.test(message()), 10_000);
+  assert.ok(logged.includes('info policy: compiled without problems'));
 });

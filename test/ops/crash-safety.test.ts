@@ -152,3 +152,69 @@ test('scenario 23: SIGKILL of the agent never lets an unsigned request through; 
     [],
   );
 });
+
+test('scenario 23: a restart while the host fails its first polls keeps the pinned redirects and forwards nothing', {
+  skip,
+}, async () => {
+  assert.ok(agent !== null && agent.exitCode === null, 'the agent of the previous test is running');
+  agent.kill('SIGKILL');
+  await new Promise((r) => agent!.once('exit', r));
+  const fault = emu.setFault({ endpoint: 'wireserver', path: '/secure-channel/status', kind: 'status', status: 503 });
+  const seen = emu.journal().length;
+  const polls = () =>
+    emu
+      .journal()
+      .slice(seen)
+      .filter((e) => e.rawTarget === '/secure-channel/status').length;
+  agent = startAgent();
+  // The keeper polls every second until its first good answer: wait for three failed polls, and
+  // past the workers' first-snapshot hold (5 s), so what clients get now is the agent's answer.
+  const t0 = Date.now();
+  while (polls() < 3 && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(polls() >= 3, `the agent polled ${polls()} times`);
+  await new Promise((r) => setTimeout(r, Math.max(0, 5500 - (Date.now() - t0))));
+  const imds = {
+    host: emu.addresses.imds.host,
+    port: emu.addresses.imds.port,
+    path: '/metadata/instance?api-version=2021-02-01',
+  };
+  const ws = {
+    host: emu.addresses.wireserver.host,
+    port: emu.addresses.wireserver.port,
+    path: '/machine/?comp=goalstate',
+  };
+  const res = await cg.run(
+    process.execPath,
+    [clientJs, JSON.stringify([imds, ws]), path.join(dir, 'none'), '10000', '4'],
+    {
+      timeoutMs: 30_000,
+    },
+  );
+  const counts = (JSON.parse(res.stdout.trim().split('\n').pop() ?? '{}') as { counts: Record<string, number> }).counts;
+  // The pinned redirects stayed (nothing reached the host) and the agent refused (503 no_policy).
+  assert.deepEqual(counts, { 'status:503': 4 }, `client outcomes while the host fails: ${JSON.stringify(counts)}`);
+  const forwarded = emu
+    .journal()
+    .slice(seen)
+    .filter((e) => !e.rawTarget.startsWith('/secure-channel/'));
+  assert.deepEqual(
+    forwarded.map((e) => `${e.endpoint} ${e.method} ${e.rawTarget} ${e.signature}`),
+    [],
+  );
+  // The host recovers: the next poll latches the key again and requests flow, signed.
+  emu.clearFaults(fault);
+  await untilReady();
+  const ok = await cg.run(process.execPath, [clientJs, JSON.stringify([imds]), path.join(dir, 'none'), '10000', '2'], {
+    timeoutMs: 30_000,
+  });
+  const okCounts = (JSON.parse(ok.stdout.trim().split('\n').pop() ?? '{}') as { counts: Record<string, number> })
+    .counts;
+  assert.deepEqual(okCounts, { 'status:200': 2 });
+  assert.ok(
+    emu
+      .journal()
+      .slice(seen)
+      .filter((e) => e.rawTarget.startsWith('/metadata/'))
+      .every((e) => e.signature === 'valid'),
+  );
+});

@@ -430,7 +430,7 @@ describe('upstream framing and failures', () => {
     }
   });
 
-  it('answers 502 when the upstream is unreachable and 504 when it never answers', async () => {
+  it('answers 502 when the upstream is unreachable and 503 when it never answers', async () => {
     const hang = await startRawUpstream(() => {});
     const dead = await startRawUpstream(() => {});
     const deadPort = dead.port;
@@ -439,7 +439,7 @@ describe('upstream framing and failures', () => {
     const p2 = await startProxy(hang.port, { timeouts: { responseMs: 300 } });
     try {
       assert.deepEqual(statuses(await rawExchange(p1.port, ['GET / HTTP/1.1\r\nHost: h\r\n\r\n'])), [502]);
-      assert.deepEqual(statuses(await rawExchange(p2.port, ['GET / HTTP/1.1\r\nHost: h\r\n\r\n'])), [504]);
+      assert.deepEqual(statuses(await rawExchange(p2.port, ['GET / HTTP/1.1\r\nHost: h\r\n\r\n'])), [503]);
       assert.equal(p2.done.at(-1)!.upstreamError, 'timeout');
     } finally {
       await p1.close();

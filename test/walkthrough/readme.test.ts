@@ -9,10 +9,12 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { validateConfig } from '../../lib/agent/index.js';
+import { compilePolicyPure } from '../../lib/policy/index.js';
 import {
   keyLatchMessage,
   listenerModuleStatus,
   ProvisioningTracker,
+  policyEnforcementNote,
   redirectorModuleStatus,
 } from '../../lib/status/index.js';
 import { repoRoot } from './doc-blocks.js';
@@ -101,6 +103,18 @@ test('the troubleshooting table quotes messages the agent prints', () => {
     redirectorModuleStatus({ state: 'failed', lastError: { op: 'attach', message: 'x' } }).message,
     listenerModuleStatus({ bound: false, address: '127.0.0.1', port: 3080, error: 'listen EADDRINUSE' }).message,
     keyLatchMessage({ health: 'degraded', statusMessage: 'timeout', secureChannelState: 'x' }),
+    // A broken WireServer rule document, as the agent reports it in status.json.
+    keyLatchMessage({
+      health: 'ok',
+      statusMessage: 'x',
+      secureChannelState: 'x',
+      policy: policyEnforcementNote(
+        compilePolicyPure({
+          modes: { imds: 'disabled', wireserver: 'enforce', hostga: 'enforce' },
+          rules: { wireserver: '{' },
+        }).problems,
+      ),
+    }),
     new ProvisioningTracker().snapshot().errorMessage,
     readFileSync(path.join(repoRoot, 'lib', 'agent', 'agent.ts'), 'utf8'),
     readFileSync(path.join(repoRoot, 'lib', 'status', 'doctor-checks.ts'), 'utf8'),

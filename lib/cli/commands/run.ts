@@ -2,6 +2,10 @@ import { Agent, DEFAULT_CONFIG_FILE, loadConfig } from '../../agent/index.js';
 
 export const summary = 'run the agent in the foreground (gpa run --config FILE)';
 
+/** `fileLogLevel`: a line is written when its level is at or above the configured one. */
+const LEVELS: Record<string, number | undefined> = { error: 0, warn: 1, info: 2, debug: 3 };
+const INFO = 2;
+
 /** `gpa run [--config FILE]`: starts the agent and runs until SIGTERM/SIGINT, then drains and exits. */
 export async function run(argv: string[]): Promise<number> {
   let file = DEFAULT_CONFIG_FILE;
@@ -17,11 +21,14 @@ export async function run(argv: string[]): Promise<number> {
       return 2;
     }
   }
-  const log = (level: string, message: string) =>
-    process.stderr.write(`${new Date().toISOString()} ${level} ${message}\n`);
+  let threshold = INFO;
+  const log = (level: string, message: string) => {
+    if ((LEVELS[level] ?? INFO) <= threshold) process.stderr.write(`${new Date().toISOString()} ${level} ${message}\n`);
+  };
   let agent: Agent;
   try {
     const { config, warnings } = loadConfig(file, { allowMissing: file === DEFAULT_CONFIG_FILE });
+    threshold = LEVELS[config.fileLogLevel] ?? INFO;
     for (const w of warnings) log('warn', w);
     agent = new Agent(config, log);
   } catch (err) {
