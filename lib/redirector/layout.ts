@@ -21,6 +21,7 @@ export const STAT_NAMES = [
   'cleaned',
   'store_failed',
   'family_mismatch',
+  'foreign_netns',
   'conn_entries',
   'conn_map_size',
 ] as const;

@@ -32,12 +32,18 @@ struct {
   __type(value, struct gpa_endpoint);
 } rules SEC(".maps");
 
-/* kernel tgid -> GPA_EXEMPT_SELF | GPA_EXEMPT_USER */
+/* Set by the addon before load (the only .rodata variables). agent_netns_cookie: SO_NETNS_COOKIE
+ * of a socket the agent made, i.e. the network namespace its listener is in. ns_per_tick: the
+ * clock tick of /proc/<pid>/stat's start time (1e9 / sysconf(_SC_CLK_TCK)). */
+const volatile __u64 agent_netns_cookie = 0;
+const volatile __u64 ns_per_tick = 10000000;
+
+/* kernel tgid -> {GPA_EXEMPT_SELF | GPA_EXEMPT_USER, the process's start time} */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, GPA_EXEMPT_MAX);
   __type(key, __u32);
-  __type(value, __u32);
+  __type(value, struct gpa_exempt);
 } exempt_tgid SEC(".maps");
 
 /* cgroup id -> 1; used instead of the tgid when the agent runs in a pid namespace */
@@ -128,10 +134,13 @@ static __always_inline struct gpa_handoff *handoff_slot(__u64 cookie, __u32 prob
  * pointer carries the kernel's BTF type, so these are plain loads (field offsets relocated by CO-RE
  * against the running kernel), not one probe-read helper call per hop. NULL anywhere (a kernel
  * thread has no mm) leaves both 0: unknown. */
-static __always_inline void record_exe(struct gpa_origin *o) {
-  struct task_struct *task = bpf_get_current_task_btf();
+static __always_inline __u64 process_start(struct task_struct *task) {
   struct task_struct *leader = task->group_leader;
-  if (leader) o->start_time = leader->start_boottime;
+  return leader ? leader->start_boottime : 0;
+}
+
+static __always_inline void record_exe(struct task_struct *task, struct gpa_origin *o) {
+  o->start_time = process_start(task);
   struct mm_struct *mm = task->mm;
   if (!mm) return;
   struct file *exe = mm->exe_file;
@@ -171,17 +180,38 @@ static __always_inline int hand_off(__u64 cookie, const struct gpa_origin *o, co
   return 0;
 }
 
-/* Capture who is connecting and hand the record to sockops. Returns 1 when the socket may be
- * redirected: never a redirect without attribution, and never one for an exempt caller. */
+/* What connect4/6 do with a connect to a rule's destination. */
+#define GPA_PASS 0     /* leave it alone: the agent itself, or a pid the operator exempted */
+#define GPA_REDIRECT 1 /* to the agent's listener */
+#define GPA_REFUSE 2   /* fail the connect (EPERM) */
+
+static __always_inline int exempt(__u32 tgid, __u64 cgroup_id, struct task_struct *task) {
+  struct gpa_exempt *e = bpf_map_lookup_elem(&exempt_tgid, &tgid);
+  /* The pid alone is not enough: once the exempted process is gone (an agent stopped with its links
+   * pinned), its pid goes to some later process. The start time tells them apart. */
+  if (e && ns_per_tick && process_start(task) / ns_per_tick == e->start_ticks) return 1;
+  return bpf_map_lookup_elem(&exempt_cgroup, &cgroup_id) != 0;
+}
+
+/* Capture who is connecting and hand the record to sockops. Never a redirect for an exempt caller;
+ * never a connect to a protected destination that bypasses the agent. */
 static __always_inline int capture(struct bpf_sock_addr *ctx, const struct gpa_endpoint *dst,
                                    const struct gpa_endpoint *to, __u8 flags) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   __u32 tgid = pid_tgid >> 32;
   __u64 cgroup_id = bpf_get_current_cgroup_id();
+  struct task_struct *task = bpf_get_current_task_btf();
   /* The agent's own connects (and any pid the operator exempted) go where they asked. */
-  if (bpf_map_lookup_elem(&exempt_tgid, &tgid) || bpf_map_lookup_elem(&exempt_cgroup, &cgroup_id)) {
+  if (exempt(tgid, cgroup_id, task)) {
     count(GPA_STAT_EXEMPTED);
-    return 0;
+    return GPA_PASS;
+  }
+  /* A connect made in another network namespace (a container's) would go to that namespace's
+   * loopback, to whoever listens there, and its record would share by_conn with the agent's own
+   * namespace, where a look-alike 4-tuple could claim it. The agent cannot serve it: refuse it. */
+  if (agent_netns_cookie && bpf_get_netns_cookie(ctx) != agent_netns_cookie) {
+    count(GPA_STAT_FOREIGN_NETNS);
+    return GPA_REFUSE;
   }
   struct gpa_origin o = {};
   __u64 uid_gid = bpf_get_current_uid_gid();
@@ -200,12 +230,15 @@ static __always_inline int capture(struct bpf_sock_addr *ctx, const struct gpa_e
   o.family = dst->family;
   o.flags = flags;
   bpf_get_current_comm(o.comm, sizeof(o.comm));
-  record_exe(&o);
-  if (hand_off(cookie, &o, to, 0)) return 1;
+  record_exe(task, &o);
+  if (hand_off(cookie, &o, to, 0)) return GPA_REDIRECT;
   /* every slot tried is taken (rare): now read the clock and reclaim one abandoned long enough */
-  if (hand_off(cookie, &o, to, bpf_ktime_get_coarse_ns())) return 1;
+  if (hand_off(cookie, &o, to, bpf_ktime_get_coarse_ns())) return GPA_REDIRECT;
+  /* Still no slot (slots filled on purpose by connects that fail after this point): redirect
+   * anyway, without a record. The agent answers 421 (not attributed); letting the connect through
+   * would hand the destination to whoever can fill the slots. */
   count(GPA_STAT_STORE_FAILED);
-  return 0;
+  return GPA_REDIRECT;
 }
 
 SEC("cgroup/connect4")
@@ -223,7 +256,9 @@ int gpa_connect4(struct bpf_sock_addr *ctx) {
     count(GPA_STAT_FAMILY_MISMATCH);
     return 1;
   }
-  if (!capture(ctx, &dst, to, 0)) return 1;
+  int v = capture(ctx, &dst, to, 0);
+  if (v == GPA_REFUSE) return 0;
+  if (v == GPA_PASS) return 1;
   ctx->user_ip4 = to->addr[0];
   ctx->user_port = bpf_htons(to->port);
   count(GPA_STAT_REDIRECTED4);
@@ -256,7 +291,9 @@ int gpa_connect6(struct bpf_sock_addr *ctx) {
     count(GPA_STAT_FAMILY_MISMATCH);
     return 1;
   }
-  if (!capture(ctx, &dst, to, mapped ? GPA_ORIGIN_V4_MAPPED : 0)) return 1;
+  int v = capture(ctx, &dst, to, mapped ? GPA_ORIGIN_V4_MAPPED : 0);
+  if (v == GPA_REFUSE) return 0;
+  if (v == GPA_PASS) return 1;
   if (mapped) {
     ctx->user_ip6[0] = 0;
     ctx->user_ip6[1] = 0;

@@ -30,6 +30,15 @@
 #define GPA_EXEMPT_SELF 1
 #define GPA_EXEMPT_USER 2
 
+/* exempt_tgid value: who put the pid there, and the process's start time in clock ticks since
+ * boot (field 22 of /proc/<pid>/stat), so the exemption dies with the process: a later process that
+ * is handed the same pid (pid_max is small) is not exempt. */
+struct gpa_exempt {
+  GPA_U32 mark;
+  GPA_U32 pad;
+  GPA_U64 start_ticks;
+};
+
 /* origin.flags */
 #define GPA_ORIGIN_V4_MAPPED 1
 
@@ -86,12 +95,13 @@ enum gpa_stat {
   GPA_STAT_CLEANED,
   GPA_STAT_STORE_FAILED,
   GPA_STAT_FAMILY_MISMATCH,
+  GPA_STAT_FOREIGN_NETNS,
   GPA_STAT_MAX,
 };
 
 #define GPA_STAT_NAMES                                                                                 \
   {"redirected4", "redirected6", "exempted", "published", "publish_failed", "cleaned", "store_failed", \
-   "family_mismatch"}
+   "family_mismatch", "foreign_netns"}
 
 #define GPA_DEFAULT_CONN_MAP_SIZE 16384
 /* connect4/6 -> sockops hand-off (redirect.bpf.c): slots (a power of two), slots tried per
@@ -112,5 +122,6 @@ GPA_STATIC_ASSERT(__builtin_offsetof(struct gpa_origin, start_time) == 80, "gpa_
 GPA_STATIC_ASSERT(__builtin_offsetof(struct gpa_origin, exe_dev) == 68, "gpa_origin.exe_dev offset");
 GPA_STATIC_ASSERT(__builtin_offsetof(struct gpa_origin, exe_ino) == 72, "gpa_origin.exe_ino offset");
 GPA_STATIC_ASSERT(sizeof(struct gpa_conn_key) == 40, "gpa_conn_key layout");
+GPA_STATIC_ASSERT(sizeof(struct gpa_exempt) == 16, "gpa_exempt layout");
 
 #endif

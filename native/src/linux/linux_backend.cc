@@ -3,12 +3,18 @@
 #include "linux_backend.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "../../bpf/redirect.h"
 
@@ -30,6 +36,32 @@ const char* kObsoleteMapNames[] = {"sk_origin", "sk_connkey"};
 [[noreturn]] void Fail(const std::string& op, int err, const std::string& what) {
   throw BackendError(op, err, what + ": " + std::strerror(err));
 }
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+}  // namespace
+
+// A process's start time in clock ticks since boot: field 22 of /proc/<pid>/stat (after the comm,
+// which may itself hold spaces and parentheses, so counting starts after the last ')'). 0 when the
+// process does not exist.
+std::uint64_t ProcessStartTicks(std::uint32_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!f || !std::getline(f, line)) return 0;
+  size_t close = line.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(line.substr(close + 1));
+  std::string field;
+  // After the comm: field 3 (state) ... field 22 (starttime).
+  for (int n = 3; n <= 22; n++) {
+    if (!(rest >> field)) return 0;
+  }
+  return std::strtoull(field.c_str(), nullptr, 10);
+}
+
+namespace {
 
 std::string LinkPinPath(const std::string& pinDir, const ProgramSpec& p) {
   return pinDir + "/link_" + p.shortName;
@@ -147,6 +179,7 @@ void LinuxBackend::StartLocked(const StartOptions& opts) {
   if (opts.connMapSize < 64) Fail("start", EINVAL, "connMapSize must be at least 64");
   if (bpf_map__set_max_entries(byConn, opts.connMapSize) != 0) Fail("start", errno, "cannot size by_conn");
 
+  SetLoadConstants(raw);
   if (!opts.pinDir.empty()) PreparePins(raw, opts.pinDir);
 
   int loaded;
@@ -254,19 +287,72 @@ void LinuxBackend::AttachOrUpdate(size_t i, bpf_program* prog, std::uint64_t cgr
   links_[i] = std::move(link);
 }
 
+// The programs' .rodata constants, written into the object before load: the agent's network
+// namespace (connects made in another are refused) and the length of /proc's clock tick (exempt
+// pids carry their start time in ticks). Found by name in the section's BTF, not by position.
+void LinuxBackend::SetLoadConstants(bpf_object* obj) {
+  std::uint64_t netns = 0;
+  socklen_t len = sizeof(netns);
+  int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s >= 0) {
+    if (::getsockopt(s, SOL_SOCKET, SO_NETNS_COOKIE, &netns, &len) != 0) netns = 0;
+    ::close(s);
+  }
+  if (netns == 0) {
+    status_.warnings.push_back(
+        "the kernel gives no network namespace cookie (SO_NETNS_COOKIE, Linux 5.14+): connects from other "
+        "network namespaces are redirected too");
+  }
+  const long hz = ::sysconf(_SC_CLK_TCK);
+  const std::uint64_t nsPerTick = hz > 0 ? 1000000000ULL / static_cast<std::uint64_t>(hz) : 10000000ULL;
+
+  bpf_map* rodata = nullptr;
+  bpf_map* m;
+  bpf_object__for_each_map(m, obj) {
+    const char* name = bpf_map__name(m);
+    size_t n = name ? std::strlen(name) : 0;
+    if (bpf_map__is_internal(m) && n >= 7 && std::strcmp(name + n - 7, ".rodata") == 0) rodata = m;
+  }
+  const btf* b = bpf_object__btf(obj);
+  size_t size = 0;
+  // libbpf 1.1 hands out the initial value read-only: edit a copy and set it back.
+  const auto* initial = rodata ? static_cast<const std::uint8_t*>(bpf_map__initial_value(rodata, &size)) : nullptr;
+  if (initial == nullptr || b == nullptr) Fail("open object", ENOENT, "BPF object has no .rodata with BTF");
+  std::vector<std::uint8_t> data(initial, initial + size);
+  const btf_type* sec = btf__type_by_id(b, bpf_map__btf_value_type_id(rodata));
+  if (sec == nullptr || !btf_is_datasec(sec)) Fail("open object", ENOENT, "BPF object's .rodata has no BTF section");
+  int set = 0;
+  const btf_var_secinfo* v = btf_var_secinfos(sec);
+  for (int i = 0; i < btf_vlen(sec); i++, v++) {
+    const char* var = btf__name_by_offset(b, btf__type_by_id(b, v->type)->name_off);
+    const std::uint64_t* value = nullptr;
+    if (std::strcmp(var, "agent_netns_cookie") == 0) value = &netns;
+    if (std::strcmp(var, "ns_per_tick") == 0) value = &nsPerTick;
+    if (value == nullptr) continue;
+    if (v->size != sizeof(*value) || v->offset + v->size > size) Fail("open object", EINVAL, std::string("bad .rodata ") + var);
+    std::memcpy(data.data() + v->offset, value, sizeof(*value));
+    set++;
+  }
+  if (set != 2) Fail("open object", ENOENT, "BPF object lacks agent_netns_cookie or ns_per_tick");
+  if (bpf_map__set_initial_value(rodata, data.data(), data.size()) != 0) Fail("open object", errno, "cannot set .rodata");
+}
+
 // Put the new self-exemption in first, then remove the previous owner's (a pid that may now
 // belong to an unrelated process).
 void LinuxBackend::ApplySelfExemption(const StartOptions& opts) {
-  const std::uint32_t self = GPA_EXEMPT_SELF;
-  if (opts.exemptPid != 0 && bpf_map_update_elem(exemptFd_, &opts.exemptPid, &self, BPF_ANY) != 0) {
-    Fail("exempt", errno, "cannot exempt pid " + std::to_string(opts.exemptPid));
+  if (opts.exemptPid != 0) {
+    const gpa_exempt self{GPA_EXEMPT_SELF, 0, ProcessStartTicks(opts.exemptPid)};
+    if (self.start_ticks == 0) Fail("exempt", ESRCH, "cannot read the start time of pid " + std::to_string(opts.exemptPid));
+    if (bpf_map_update_elem(exemptFd_, &opts.exemptPid, &self, BPF_ANY) != 0) {
+      Fail("exempt", errno, "cannot exempt pid " + std::to_string(opts.exemptPid));
+    }
   }
   std::vector<std::uint32_t> stale;
   std::uint32_t key = 0, next = 0;
   std::uint32_t* prev = nullptr;
   while (bpf_map_get_next_key(exemptFd_, prev, &next) == 0 && stale.size() < GPA_EXEMPT_MAX) {
-    std::uint32_t mark = 0;
-    if (next != opts.exemptPid && bpf_map_lookup_elem(exemptFd_, &next, &mark) == 0 && mark == GPA_EXEMPT_SELF) {
+    gpa_exempt e{};
+    if (next != opts.exemptPid && bpf_map_lookup_elem(exemptFd_, &next, &e) == 0 && e.mark == GPA_EXEMPT_SELF) {
       stale.push_back(next);
     }
     key = next;
@@ -282,6 +368,7 @@ void LinuxBackend::ApplySelfExemption(const StartOptions& opts) {
     ckey = cnext;
     cprev = &ckey;
   }
+  const std::uint32_t self = GPA_EXEMPT_SELF;
   if (opts.exemptCgroupId != 0 && bpf_map_update_elem(exemptCgFd_, &opts.exemptCgroupId, &self, BPF_ANY) != 0) {
     Fail("exempt", errno, "cannot exempt cgroup " + std::to_string(opts.exemptCgroupId));
   }

@@ -52,6 +52,7 @@ class LinuxBackend final : public Backend {
   void StartLocked(const StartOptions& opts);  // throws BackendError; caller records it
   void PreparePins(bpf_object* obj, const std::string& pinDir);
   void AttachOrUpdate(size_t i, bpf_program* prog, std::uint64_t cgroupId);
+  void SetLoadConstants(bpf_object* obj);
   void ApplySelfExemption(const StartOptions& opts);
   void MarkRulePorts(const char* op, std::uint16_t dstPort, std::uint16_t proxyPort);
   void SyncRulePorts(const char* op);
@@ -59,6 +60,9 @@ class LinuxBackend final : public Backend {
   void ReleaseLocked(bool unpin);
   void RequireRunning(const char* op) const;
 };
+
+// A process's start time in clock ticks since boot (/proc/<pid>/stat field 22); 0 when it does not exist.
+std::uint64_t ProcessStartTicks(std::uint32_t pid);
 
 void CaptureLibbpfLogBegin();  // starts capturing libbpf output on this thread
 std::string CaptureLibbpfLogEnd();    // stops and returns what was captured

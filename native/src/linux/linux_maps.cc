@@ -106,8 +106,9 @@ std::vector<Rule> LinuxBackend::ListRules() {
 void LinuxBackend::AddExemptPid(std::uint32_t pid) {
   std::unique_lock lock(mu_);
   RequireRunning("addExemptPid");
-  const std::uint32_t mark = GPA_EXEMPT_USER;
-  if (bpf_map_update_elem(exemptFd_, &pid, &mark, BPF_ANY) != 0) Fail("addExemptPid", errno, "cannot exempt pid");
+  const gpa_exempt e{GPA_EXEMPT_USER, 0, ProcessStartTicks(pid)};
+  if (e.start_ticks == 0) Fail("addExemptPid", ESRCH, "no process with pid " + std::to_string(pid));
+  if (bpf_map_update_elem(exemptFd_, &pid, &e, BPF_ANY) != 0) Fail("addExemptPid", errno, "cannot exempt pid");
 }
 
 bool LinuxBackend::RemoveExemptPid(std::uint32_t pid) {
