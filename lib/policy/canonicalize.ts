@@ -40,7 +40,12 @@ export function canonicalize(rawTarget: string): CanonicalResult {
       return fail(c === 0 ? 'nul_byte' : c <= 0x20 || c === 0x7f ? 'control_char' : 'non_ascii');
     if (c === 0x5c) return fail('backslash');
     if (c === 0x23) return fail('fragment');
-    if (c === 0x3f && qmark === -1) qmark = i;
+    if (qmark === -1) {
+      if (c === 0x3f) qmark = i;
+      // A path parameter is not part of the resource name for some servers and is for others:
+      // `/a/..;/b` is /b to one and under /a to another. No metadata path has one: refuse it.
+      else if (c === 0x3b) return fail('path_parameter');
+    }
   }
   const pathEnd = qmark === -1 ? n : qmark;
   const segments: string[] = [];
@@ -48,11 +53,8 @@ export function canonicalize(rawTarget: string): CanonicalResult {
   while (start <= pathEnd) {
     let end = rawTarget.indexOf('/', start);
     if (end === -1 || end > pathEnd) end = pathEnd;
-    // Matrix parameters (`;x=1`) are not part of the resource name for us: strip them before decoding.
-    let segEnd = rawTarget.indexOf(';', start);
-    if (segEnd === -1 || segEnd > end) segEnd = end;
-    if (segEnd > start) {
-      const d = percentDecode(rawTarget, start, segEnd, Part.PathSegment);
+    if (end > start) {
+      const d = percentDecode(rawTarget, start, end, Part.PathSegment);
       if (typeof d !== 'string') return fail(d.fail);
       const r = pushSegment(segments, d);
       if (r) return fail(r);

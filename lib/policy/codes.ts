@@ -29,6 +29,16 @@ export const PolicyCodes = {
   encoded_slash: { kind: 'canonicalization', status: 400, meaning: '%2F in the path' },
   encoded_question: { kind: 'canonicalization', status: 400, meaning: '%3F in the path' },
   encoded_delimiter: { kind: 'canonicalization', status: 400, meaning: '%23 or %3B in the path' },
+  path_parameter: {
+    kind: 'canonicalization',
+    status: 400,
+    meaning: '; in the path (a parameter, or a `..;` an upstream may not read as ..)',
+  },
+  encoded_non_ascii: {
+    kind: 'canonicalization',
+    status: 400,
+    meaning: 'an escape decodes to non-ASCII in the path or a query key (look-alike letters)',
+  },
   double_encoding: { kind: 'canonicalization', status: 400, meaning: '% after one decode in the path or a query key' },
   path_above_root: { kind: 'canonicalization', status: 403, meaning: '.. climbs above /' },
   ambiguous_segment: { kind: 'canonicalization', status: 400, meaning: 'a path segment ends with . or a space' },

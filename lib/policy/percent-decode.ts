@@ -54,6 +54,10 @@ export function percentDecode(s: string, start: number, end: number, part: Part)
     if (b < 0x80) {
       const refused = refuseDecoded(b, part);
       if (refused) return { fail: refused };
+    } else if (part !== Part.QueryValue) {
+      // Names are ASCII. A non-ASCII letter (dotless ı, the Kelvin sign) is a look-alike that an
+      // upstream folding case (.NET's OrdinalIgnoreCase, JavaScript's toLowerCase) reads as i or k.
+      return { fail: 'encoded_non_ascii' };
     } else ascii = false;
     bytes.push(b);
     i += 2;
