@@ -22,6 +22,7 @@ export const STAT_NAMES = [
   'store_failed',
   'family_mismatch',
   'foreign_netns',
+  'bind_refused',
   'conn_entries',
   'conn_map_size',
 ] as const;

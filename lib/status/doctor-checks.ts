@@ -16,6 +16,8 @@ const OUR_PROGRAMS: Record<string, string> = {
   cgroup_inet4_connect: 'gpa_connect4',
   cgroup_inet6_connect: 'gpa_connect6',
   sock_ops: 'gpa_sockops',
+  cgroup_inet4_bind: 'gpa_bind4',
+  cgroup_inet6_bind: 'gpa_bind6',
 };
 
 /** bpftool versions differ: 'sock_ops' (v5-v6) vs 'cgroup_sock_ops' (v7). */
@@ -165,7 +167,7 @@ export async function checkBpfAttached(cgroupPath: string, timeoutMs: number): P
       ? {
           check: 'eBPF attached',
           level: 'green',
-          message: `connect4, connect6 and sockops attached on ${cgroupPath}, one of each`,
+          message: `connect4, connect6, sockops, bind4 and bind6 attached on ${cgroupPath}, one of each`,
         }
       : missing.length
         ? {
@@ -189,7 +191,11 @@ export async function checkBpfAttached(cgroupPath: string, timeoutMs: number): P
           level: 'yellow',
           message: `other programs on the same hooks: ${foreign.map((p) => `${p.name ?? '?'}#${p.id} (${p.attach_type})`).join(', ')}; they may rewrite connects before or after ours`,
         }
-      : { check: 'foreign programs', level: 'green', message: 'no other programs on connect4/connect6/sockops' },
+      : {
+          check: 'foreign programs',
+          level: 'green',
+          message: 'no other programs on connect4/connect6/sockops/bind4/bind6',
+        },
   );
   return results;
 }

@@ -22,7 +22,7 @@ export const CAPABILITIES: readonly { cap: string; why: string }[] = [
   { cap: 'CAP_BPF', why: 'load the BPF programs and create their maps (kernel 5.8+)' },
   {
     cap: 'CAP_NET_ADMIN',
-    why: 'attach cgroup/connect4, connect6 and sockops programs and query what is attached to those hooks',
+    why: 'attach cgroup/connect4, connect6, bind4, bind6 and sockops programs and query what is attached to those hooks',
   },
   {
     cap: 'CAP_SYS_ADMIN',

@@ -310,6 +310,33 @@ int gpa_connect6(struct bpf_sock_addr *ctx) {
   return 1;
 }
 
+/* Only root may bind a listener port of the rules on a loopback or wildcard address. With the
+ * agent down and its links pinned (a crash, a restart), redirected connects still go to that port,
+ * and any user may bind a port above 1024: whoever bound it first would receive root's metadata
+ * requests, could answer them in the host's name, and would keep the restarted agent out
+ * (EADDRINUSE). A bind to another address or port leaves after the bitmap load. */
+static __always_inline int bind_allowed(struct bpf_sock_addr *ctx, int loopback_or_any) {
+  if (!loopback_or_any || ctx->protocol != IPPROTO_TCP) return 1;
+  if (!port_marked(&listener_ports, bpf_ntohs((__u16)ctx->user_port))) return 1;
+  if ((__u32)bpf_get_current_uid_gid() == 0) return 1;
+  count(GPA_STAT_BIND_REFUSED);
+  return 0;
+}
+
+SEC("cgroup/bind4")
+int gpa_bind4(struct bpf_sock_addr *ctx) {
+  __u32 a = bpf_ntohl(ctx->user_ip4);
+  return bind_allowed(ctx, a == 0 || (a >> 24) == 127);
+}
+
+SEC("cgroup/bind6")
+int gpa_bind6(struct bpf_sock_addr *ctx) {
+  __u32 a0 = ctx->user_ip6[0], a1 = ctx->user_ip6[1], a2 = ctx->user_ip6[2], a3 = bpf_ntohl(ctx->user_ip6[3]);
+  int any_or_lo = a0 == 0 && a1 == 0 && a2 == 0 && (a3 == 0 || a3 == 1); /* ::, ::1 */
+  int mapped = a0 == 0 && a1 == 0 && a2 == bpf_htonl(0xffff) && (a3 == 0 || (a3 >> 24) == 127);
+  return bind_allowed(ctx, any_or_lo || mapped);
+}
+
 /* The 4-tuple as the listener will see it: client = our local end, listener = our remote end.
  * Returns 0 when the remote end is not loopback: the agent's listener always is (lib/redirector
  * refuses other proxy addresses), so such a socket was not redirected and needs nothing more. Only

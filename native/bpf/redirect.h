@@ -96,12 +96,13 @@ enum gpa_stat {
   GPA_STAT_STORE_FAILED,
   GPA_STAT_FAMILY_MISMATCH,
   GPA_STAT_FOREIGN_NETNS,
+  GPA_STAT_BIND_REFUSED,
   GPA_STAT_MAX,
 };
 
 #define GPA_STAT_NAMES                                                                                 \
   {"redirected4", "redirected6", "exempted", "published", "publish_failed", "cleaned", "store_failed", \
-   "family_mismatch", "foreign_netns"}
+   "family_mismatch", "foreign_netns", "bind_refused"}
 
 #define GPA_DEFAULT_CONN_MAP_SIZE 16384
 /* connect4/6 -> sockops hand-off (redirect.bpf.c): slots (a power of two), slots tried per

@@ -37,7 +37,7 @@ describe('redirector attribution', { skip: gate.skip }, () => {
   const origins = (s: LookupServer, ports: number[]) =>
     ports.map((p) => s.accepted.find((a) => a.remotePort === p)?.origin ?? null);
 
-  test('status lists the three programs attached to the child cgroup', () => {
+  test('status lists the five programs attached to the child cgroup', () => {
     const st = redirector.status();
     assert.equal(st.state, 'running');
     assert.equal(st.mode, 'links');
@@ -48,6 +48,8 @@ describe('redirector attribution', { skip: gate.skip }, () => {
         ['connect4', true, true],
         ['connect6', true, true],
         ['sockops', true, true],
+        ['bind4', true, true],
+        ['bind6', true, true],
       ],
     );
     assert.deepEqual(

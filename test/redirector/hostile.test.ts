@@ -150,6 +150,32 @@ describe('redirector against hostile callers', { skip: gate.skip }, () => {
     }
   });
 
+  test('only root may bind a listener port of the rules on loopback or the wildcard address', async () => {
+    // The agent is down (pinned links, nothing listening on the rule's proxy port): a squatter
+    // would receive redirected connects and keep the restarted agent out.
+    const downPort = randomPort();
+    redirector.setRule({ dst: DST, dstPort: dstPort + 1, proxy: '127.0.0.1', proxyPort: downPort });
+    try {
+      const bind = async (host: string, port: number, uid: number) =>
+        lastJson<{ result: string }>(
+          (await cg.run(python, [fixture, 'bind', host, String(port)], { uid, gid: uid })).stdout,
+        ).result;
+      const before = redirector.stats().bind_refused ?? 0n;
+      for (const host of ['127.0.0.1', '0.0.0.0', '127.0.0.2', '::', '::1', '::ffff:127.0.0.1']) {
+        assert.equal(await bind(host, downPort, 65534), 'error EPERM', `nobody binding [${host}]:${downPort}`);
+      }
+      assert.equal((redirector.stats().bind_refused ?? 0n) - before, 6n);
+      assert.equal(
+        await bind('127.0.0.1', downPort === 65535 ? downPort - 1 : downPort + 1, 65534),
+        'ok',
+        'another port',
+      );
+      assert.equal(await bind('127.0.0.1', downPort, 0), 'ok', 'root (the agent) may');
+    } finally {
+      redirector.removeRule(DST, dstPort + 1);
+    }
+  });
+
   // Last: it leaves the hand-off slots full for GPA_HANDOFF_STALE_NS.
   test('filling the hand-off slots does not let a connect past the agent', async () => {
     const before = redirector.stats();

@@ -90,7 +90,7 @@ describe('redirector pinned mode', { skip: gate.skip }, () => {
       readdirSync(pinDir)
         .filter((n) => n.startsWith('link_'))
         .sort(),
-      ['link_connect4', 'link_connect6', 'link_sockops'],
+      ['link_bind4', 'link_bind6', 'link_connect4', 'link_connect6', 'link_sockops'],
     );
     const c2 = await runClient(cg, { host: DST, port: dstPort });
     assert.equal(c2.error, 'ECONNREFUSED', 'with the owner gone, the connect is refused');
@@ -118,7 +118,11 @@ describe('redirector pinned mode', { skip: gate.skip }, () => {
     assert.equal(second.report.status.state, 'running', JSON.stringify(second.report.status));
     assert.equal(existsSync(obsolete), false, 'the obsolete sk_origin pin was removed on start');
     assert.equal(second.report.self, 'upstream', 'the new owner is exempt (stale exemption replaced)');
-    assert.deepEqual(attachedNames(cg.path), ['gpa_connect4', 'gpa_connect6', 'gpa_sockops'], 'one set attached');
+    assert.deepEqual(
+      attachedNames(cg.path),
+      ['gpa_bind4', 'gpa_bind6', 'gpa_connect4', 'gpa_connect6', 'gpa_sockops'],
+      'one set attached',
+    );
     const c3 = await runClient(cg, { host: DST, port: dstPort });
     assert.deepEqual(c3.replies, [`ok ${c3.pid}`]);
 

@@ -20,10 +20,12 @@
 
 namespace gpa::linux_bpf {
 
-const std::array<ProgramSpec, 3> kPrograms = {{
+const std::array<ProgramSpec, kProgramCount> kPrograms = {{
     {"connect4", "gpa_connect4", BPF_CGROUP_INET4_CONNECT},
     {"connect6", "gpa_connect6", BPF_CGROUP_INET6_CONNECT},
     {"sockops", "gpa_sockops", BPF_CGROUP_SOCK_OPS},
+    {"bind4", "gpa_bind4", BPF_CGROUP_INET4_BIND},
+    {"bind6", "gpa_bind6", BPF_CGROUP_INET6_BIND},
 }};
 
 namespace {

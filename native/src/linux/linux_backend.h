@@ -18,7 +18,8 @@ struct ProgramSpec {
   const char* progName;   // "gpa_connect4"
   bpf_attach_type attachType;
 };
-extern const std::array<ProgramSpec, 3> kPrograms;
+constexpr size_t kProgramCount = 5;
+extern const std::array<ProgramSpec, kProgramCount> kPrograms;
 
 class LinuxBackend final : public Backend {
  public:
@@ -41,7 +42,7 @@ class LinuxBackend final : public Backend {
   // Everything below is guarded by mu_: exclusive for lifecycle and admin calls, shared for lookups.
   std::shared_mutex mu_;
   ObjectPtr obj_;
-  std::array<LinkPtr, 3> links_;
+  std::array<LinkPtr, kProgramCount> links_;
   UniqueFd cgroupFd_;
   Status status_;
   StartOptions opts_;
