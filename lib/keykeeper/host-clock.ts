@@ -12,10 +12,13 @@ export class HostClock {
   observe(headers: Record<string, string | string[] | undefined>): void {
     const local = this.now();
     if (this.lastSync !== null && local - this.lastSync < this.syncIntervalMs) return;
-    const raw = headers['x-ms-azure-host-date'] ?? headers.date;
-    const text = Array.isArray(raw) ? raw[0] : raw;
-    if (!text) return;
-    const host = Date.parse(text);
+    // The host's own date header first; `Date` when that is missing or does not parse.
+    let host = Number.NaN;
+    for (const raw of [headers['x-ms-azure-host-date'], headers.date]) {
+      const text = Array.isArray(raw) ? raw[0] : raw;
+      if (text) host = Date.parse(text);
+      if (Number.isFinite(host)) break;
+    }
     if (!Number.isFinite(host)) return;
     this.offsetMs = host - local;
     this.lastSync = local;
