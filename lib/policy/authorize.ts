@@ -15,7 +15,9 @@ export type Trace = string[] | undefined;
  */
 export function authorize(snapshot: PolicySnapshot, req: PolicyRequest, caller: CallerClaims, trace?: Trace): Decision {
   const ep = snapshot.endpoints[req.endpoint];
-  const exempt = isSignatureExempt(req.method, req.rawTarget);
+  // The uploads are WireServer (and HostGAPlugin) paths: on IMDS the same method and target are an
+  // ordinary request, signed and held to the 100 KiB body limit.
+  const exempt = req.endpoint !== 'imds' && isSignatureExempt(req.method, req.rawTarget);
   const canon = canonicalize(req.rawTarget);
   // A malformed or traversing target is a protocol violation, not a policy decision: never forwarded.
   if (!canon.ok) return refuse(snapshot, ep, canon.code, exempt);

@@ -1,4 +1,4 @@
-import type { Buffer } from 'node:buffer';
+import { Buffer } from 'node:buffer';
 
 enum S {
   Size,
@@ -8,11 +8,20 @@ enum S {
   DataCr,
   DataLf,
   TrailerStart,
-  TrailerLine,
+  TrailerName,
+  TrailerValue,
   TrailerLf,
   FinalLf,
   Done,
 }
+
+// RFC 9110 tchar: ALPHA / DIGIT / "!#$%&'*+-.^_`|~" (a trailer field's name).
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+  TCHAR[c.charCodeAt(0)] = 1;
+
+/** The whole trailer section (every field line) is at most this many bytes. */
+const MAX_TRAILER_BYTES = 8192;
 
 const HEX = new Int8Array(256).fill(-1);
 for (let i = 0; i < 16; i++) {
@@ -24,7 +33,9 @@ for (let i = 0; i < 16; i++) {
  * A streaming, strict decoder of chunked transfer coding (RFC 9112 §7.1). It is fed raw bytes as
  * they arrive and reports data slices, so it can both decode a request body and find the end of a
  * chunked response that is passed through unchanged. Bad framing (non-hex size, size over 8 hex
- * digits, missing CRLF, bare LF) is an error, never a guess: guessing is what smuggling feeds on.
+ * digits, missing CRLF, bare LF, a trailer line that is not `token ":" visible-value CRLF`) is an
+ * error, never a guess: guessing is what smuggling feeds on (a lenient upstream that ends the
+ * trailer section at a bare LF would read what follows as a second request).
  */
 export class ChunkedDecoder {
   private state = S.Size;
@@ -98,13 +109,22 @@ export class ChunkedDecoder {
           continue;
         case S.TrailerStart:
           if (c === 13) this.state = S.FinalLf;
-          else this.state = S.TrailerLine;
+          else if (TCHAR[c] === 1) this.state = S.TrailerName;
+          else return this.fail('invalid trailer');
+          if (++this.lineBytes > MAX_TRAILER_BYTES) return this.fail('trailer too long');
           p++;
           continue;
-        case S.TrailerLine:
+        case S.TrailerName:
+          if (c === 58) this.state = S.TrailerValue;
+          else if (TCHAR[c] !== 1) return this.fail('invalid trailer name');
+          if (++this.lineBytes > MAX_TRAILER_BYTES) return this.fail('trailer too long');
+          p++;
+          continue;
+        case S.TrailerValue:
+          // Visible ASCII, SP and HTAB only: a bare LF or any other control is an error.
           if (c === 13) this.state = S.TrailerLf;
           else if ((c < 0x20 && c !== 9) || c > 0x7e) return this.fail('invalid trailer');
-          else if (++this.lineBytes > 8192) return this.fail('trailer too long');
+          if (++this.lineBytes > MAX_TRAILER_BYTES) return this.fail('trailer too long');
           p++;
           continue;
         case S.TrailerLf:
@@ -127,4 +147,25 @@ export class ChunkedDecoder {
     this.error = reason;
     return -1;
   }
+}
+
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+
+/**
+ * `parts` (`n` bytes in all) framed as one chunk, followed by the last chunk (no trailers) when
+ * `last`: what a streamed chunked upload sends upstream instead of the client's own bytes, so its
+ * chunk extensions and trailer fields never reach the host. Null when there is nothing to send.
+ */
+export function frameChunk(parts: Buffer[], n: number, last: boolean): Buffer | null {
+  if (n === 0) return last ? LAST_CHUNK : null;
+  const size = n.toString(16);
+  const out = Buffer.allocUnsafe(size.length + 2 + n + 2 + (last ? LAST_CHUNK.length : 0));
+  let at = out.write(size, 0, 'latin1');
+  out[at++] = 13;
+  out[at++] = 10;
+  for (const b of parts) at += b.copy(out, at);
+  out[at++] = 13;
+  out[at++] = 10;
+  if (last) LAST_CHUNK.copy(out, at);
+  return out;
 }

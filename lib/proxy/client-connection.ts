@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
-import { ChunkedDecoder } from './chunked.js';
+import { ChunkedDecoder, frameChunk } from './chunked.js';
 import type { ClientSocket } from './client-socket.js';
 import { Exchange, type ExchangeHost } from './exchange.js';
 import { answerLocalPath } from './local-paths.js';
@@ -207,13 +207,14 @@ export class ClientConnection implements ExchangeHost {
       this.forward(cur, EMPTY);
       return;
     }
-    if (head.expectContinue) this.socket.write(CONTINUE_100);
+    // An HTTP/1.0 client does not know interim responses (RFC 9110 §10.1.1: ignore its expectation).
+    if (head.expectContinue && head.version === 11) this.socket.write(CONTINUE_100);
     if (head.chunked) cur.decoder = new ChunkedDecoder();
     else cur.need = head.contentLength;
     if (decision.signatureExempt) {
       // Uploads are not signed, so they need not be held: stream them (up to 100 MiB).
       const body = head.chunked ? ({ kind: 'chunked' } as const) : ({ kind: 'length', length: cur.need } as const);
-      const up = buildUpstreamHead(head, this.claims!.uid === 0, body, snapshot, false);
+      const up = buildUpstreamHead(head, this.claims!.uid === 0, body, snapshot, false, this.route!);
       cur.stream = this.startExchange(head, up.text, null);
     }
     this.state = State.Body;
@@ -243,12 +244,8 @@ export class ClientConnection implements ExchangeHost {
     const buf = this.pending!;
     if (cur.decoder !== null) {
       const dec = cur.decoder;
-      const end = dec.feed(
-        buf,
-        0,
-        buf.length,
-        cur.stream === null ? (b, s, e) => cur.parts.push(b.subarray(s, e)) : undefined,
-      );
+      const before = dec.total;
+      const end = dec.feed(buf, 0, buf.length, (b, s, e) => cur.parts.push(b.subarray(s, e)));
       if (end === -1) {
         this.bodyFailed(400, 'bad_request', dec.error ?? 'bad chunked body');
         return;
@@ -257,8 +254,14 @@ export class ClientConnection implements ExchangeHost {
         this.bodyFailed(413, 'body_too_large', `body over ${cur.limit} bytes`);
         return;
       }
-      if (cur.stream !== null && end > 0 && !cur.stream.writeBody(buf.subarray(0, end))) this.socket.pause();
       this.pending = end < buf.length ? buf.subarray(end) : null;
+      if (cur.stream !== null) {
+        // Re-framed, never relayed as the client sent it: its chunk extensions and trailer fields
+        // (a smuggled request for a lenient upstream, reserved x-ms-azure-host-* names) stay here.
+        const out = frameChunk(cur.parts, dec.total - before, dec.done);
+        cur.parts.length = 0;
+        if (out !== null && !cur.stream.writeBody(out)) this.socket.pause();
+      }
       if (!dec.done) return;
     } else {
       const used = Math.min(cur.need - cur.got, buf.length);
@@ -275,11 +278,18 @@ export class ClientConnection implements ExchangeHost {
     else this.forward(cur, cur.parts.length === 1 ? cur.parts[0]! : Buffer.concat(cur.parts));
   }
 
+  /** The request body is bad or stalled: an agent error, or a dropped connection once a response started. */
   private bodyFailed(status: number, code: string, detail: string): void {
     const cur = this.cur!;
-    if (cur.stream !== null && cur.stream.status !== 0) {
-      // The response already started: nothing sensible can be said any more.
-      cur.stream.abort();
+    const ex = cur.stream;
+    if (ex !== null && ex.status !== 0) {
+      // The response already started: nothing sensible can be said any more (an error response now
+      // would land in the middle of the relayed one).
+      ex.abort();
+      this.exchange = null;
+      this.complete(ex.status, ex, code);
+      this.cur = null;
+      this.state = State.Closed;
       this.socket.destroy();
       return;
     }
@@ -298,14 +308,28 @@ export class ClientConnection implements ExchangeHost {
         this.startExchange(cur.head, u.bytes, body);
         return;
       }
-      const up = buildUpstreamHead(cur.head, this.claims!.uid === 0, { kind: 'buffered', body }, cur.snapshot, true);
+      const up = buildUpstreamHead(
+        cur.head,
+        this.claims!.uid === 0,
+        { kind: 'buffered', body },
+        cur.snapshot,
+        true,
+        this.route!,
+      );
       const bytes = Buffer.from(up.text, 'latin1');
       memo.upstream = { snapshot: cur.snapshot, date: up.date, bytes, signed: up.signed };
       cur.signed = up.signed;
       this.startExchange(cur.head, bytes, body);
       return;
     }
-    const up = buildUpstreamHead(cur.head, this.claims!.uid === 0, { kind: 'buffered', body }, cur.snapshot, true);
+    const up = buildUpstreamHead(
+      cur.head,
+      this.claims!.uid === 0,
+      { kind: 'buffered', body },
+      cur.snapshot,
+      true,
+      this.route!,
+    );
     cur.signed = up.signed;
     this.startExchange(cur.head, up.text, body);
   }
@@ -341,8 +365,13 @@ export class ClientConnection implements ExchangeHost {
       // FIN, as shutdown() would, without the shutdown round through Node's stream machinery.
       // A client that already sent more gets a half-close instead, so the unread bytes cannot
       // turn the close into a reset that destroys the response.
-      if (this.pending !== null) this.socket.end();
-      else if (this.socket.writableLength === 0) this.socket.destroy();
+      if (this.pending !== null) {
+        // Half-closed with a hard deadline: every byte the client still trickles in would re-arm
+        // the idle timer, so the timer alone could hold the fd forever. The deadline is the one a
+        // slow reader has anyway (the response may still be leaving).
+        this.socket.end();
+        this.linger(this.ctx.timeouts.headerMs);
+      } else if (this.socket.writableLength === 0) this.socket.destroy();
       else this.socket.destroySoon();
       return;
     }
@@ -391,9 +420,10 @@ export class ClientConnection implements ExchangeHost {
     this.linger();
   }
 
-  private linger(): void {
+  /** The socket is torn down `ms` from now, whatever the client still sends. */
+  private linger(ms = LINGER_MS): void {
     this.pending = null;
-    setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
+    setTimeout(() => this.socket.destroy(), ms).unref();
   }
 
   private directPeerUid(): number | null {
@@ -469,13 +499,15 @@ export class ClientConnection implements ExchangeHost {
     switch (this.state) {
       case State.Head:
         if (this.pending !== null) this.reject(408, 'header_timeout', 'request head too slow');
-        else if (performance.now() - this.lastActive >= this.ctx.timeouts.keepAliveMs) this.socket.end();
-        else this.socket.setTimeout(this.ctx.timeouts.headerMs);
+        else if (performance.now() - this.lastActive >= this.ctx.timeouts.keepAliveMs) {
+          // Closed: a client that keeps its side open cannot start another request here.
+          this.state = State.Closed;
+          this.socket.end();
+          this.linger();
+        } else this.socket.setTimeout(this.ctx.timeouts.headerMs);
         return;
       case State.Body:
-        this.cur?.stream?.abort();
-        this.exchange = null;
-        this.reject(408, 'header_timeout', 'request body stalled');
+        this.bodyFailed(408, 'header_timeout', 'request body stalled');
         return;
       case State.Busy:
         this.socket.setTimeout(this.ctx.timeouts.headerMs); // the exchange has its own deadlines

@@ -74,6 +74,10 @@ export class Exchange implements UpstreamOwner {
   private queue: Buffer[] | null = null;
   private finished = false;
   private unusable = false;
+  /** HTTP/1.0 client of a chunked response: writes its decoded bytes (made once, for such responses only). */
+  private writeDecoded: ((b: Buffer, s: number, e: number) => void) | undefined;
+  /** A write of decoded bytes found the client's buffer full: pause the upstream. */
+  private clientFull = false;
 
   constructor(
     private readonly host: ExchangeHost,
@@ -111,10 +115,14 @@ export class Exchange implements UpstreamOwner {
         const body = this.body;
         const head = this.head;
         if (this.queue !== null) {
+          // A streamed upload whose first bytes waited for the connect (the client was paused then).
           s.cork();
-          s.write(head, 'latin1');
-          for (const b of this.queue.splice(0)) s.write(b);
+          let room = s.write(head, 'latin1');
+          for (const b of this.queue.splice(0)) room = s.write(b);
           s.uncork();
+          this.queue = null;
+          // Nothing else resumes the client when the flush left room ('drain' only follows a full buffer).
+          if (room) this.host.resumeClient();
         } else if (body === null || body.length === 0) s.write(head, 'latin1');
         else if (body.length <= JOIN_LIMIT && typeof head === 'string') s.write(joined(head, body, 0, body.length));
         else {
@@ -192,8 +200,15 @@ export class Exchange implements UpstreamOwner {
     this.status = head.status;
     this.headAt = performance.now();
     const v10 = this.host.clientVersion === 10;
-    if (head.framing === 'chunked') this.decoder = new ChunkedDecoder();
-    else if (head.framing === 'length') this.remaining = head.contentLength;
+    if (head.framing === 'chunked') {
+      this.decoder = new ChunkedDecoder();
+      if (v10) {
+        const client = this.host.socket;
+        this.writeDecoded = (b, s, e) => {
+          if (!client.write(b.subarray(s, e))) this.clientFull = true;
+        };
+      }
+    } else if (head.framing === 'length') this.remaining = head.contentLength;
     this.closeAfter =
       this.clientWantsClose || head.framing === 'close' || (head.framing === 'chunked' && v10) || !this.requestComplete;
   }
@@ -209,7 +224,9 @@ export class Exchange implements UpstreamOwner {
     const v10 = this.host.clientVersion === 10;
     const tail = this.closeAfter ? TAIL_CLOSE : v10 ? TAIL_KEEP_10 : TAIL_KEEP;
     const [rs, re] = head.statusRest;
-    const te = head.framing === 'chunked' && !v10 ? head.te : null;
+    // The transfer codings go with a body relayed as it came (chunked, or coded and close-delimited);
+    // an HTTP/1.0 client gets the chunked coding removed and no Transfer-Encoding.
+    const te = (head.framing === 'chunked' || head.framing === 'close') && !v10 ? head.te : null;
     const body = e - s <= JOIN_LIMIT ? e - s : 0;
     const length =
       STATUS_PREFIX.length + (re - rs) + rangesLength(head.keep) + (te ? rangesLength(te) : 0) + tail.length + body;
@@ -255,12 +272,7 @@ export class Exchange implements UpstreamOwner {
         const dec = this.decoder!;
         const v10 = this.host.clientVersion === 10;
         if (v10 && first) this.writeHead(buf, 0, 0);
-        const end = dec.feed(
-          buf,
-          start,
-          buf.length,
-          v10 ? (b, s, e) => void client.write(b.subarray(s, e)) : undefined,
-        );
+        const end = dec.feed(buf, start, buf.length, v10 ? this.writeDecoded : undefined);
         if (end === -1) {
           // Nothing sent yet: the client gets a clean 502 instead of a truncated response.
           if (!v10 && first) this.fail(502, 'upstream_bad_response', dec.error ?? 'bad chunked body');
@@ -268,6 +280,10 @@ export class Exchange implements UpstreamOwner {
           return;
         }
         if (!v10) ok = first ? this.writeHead(buf, start, end) : send(client, buf, start, end);
+        else {
+          ok = !this.clientFull;
+          this.clientFull = false;
+        }
         if (dec.done) {
           if (end < buf.length) this.unusable = true;
           this.finish();

@@ -44,6 +44,8 @@ export type HeadResult =
   | { kind: 'ok'; head: RequestHead; headEnd: number };
 
 const INCOMPLETE: HeadResult = { kind: 'incomplete' };
+/** Empty lines (CRLF) tolerated before a request line. */
+const MAX_LEADING_EMPTY_LINES = 4;
 
 // RFC 9110 tchar lookup: ALPHA / DIGIT / "!#$%&'*+-.^_`|~".
 const TCHAR = new Uint8Array(256);
@@ -60,20 +62,25 @@ function err(status: number, reason: string): HeadResult {
  * arrives (or an error once a limit is crossed), otherwise the head and the offset just past it.
  */
 export function parseRequestHead(buf: Buffer, start: number, end: number, limits: HeadLimits): HeadResult {
-  // Tolerate the CRLFs some clients send between pipelined requests (RFC 9112 §2.2).
-  while (start + 1 < end && buf[start] === 13 && buf[start + 1] === 10) start += 2;
+  // Tolerate the few CRLFs some clients send between pipelined requests (RFC 9112 §2.2), not a
+  // stream of them; the size limits count them too.
+  const first = start;
+  while (start + 1 < end && buf[start] === 13 && buf[start + 1] === 10) {
+    if (start - first >= 2 * MAX_LEADING_EMPTY_LINES) return err(400, 'empty lines before the request line');
+    start += 2;
+  }
   const lineEnd = buf.indexOf(10, start);
   if (lineEnd === -1 || lineEnd >= end) {
-    if (end - start > limits.maxUriBytes + 32) return err(414, 'request line too long');
+    if (end - first > limits.maxUriBytes + 32) return err(414, 'request line too long');
     return INCOMPLETE;
   }
   const headEnd = buf.indexOf('\r\n\r\n', start, 'latin1');
   if (headEnd === -1 || headEnd + 4 > end) {
-    if (end - start > limits.maxHeaderBytes) return err(431, 'header block too large');
+    if (end - first > limits.maxHeaderBytes) return err(431, 'header block too large');
     if (buf[lineEnd - 1] !== 13) return err(400, 'bare LF in request line');
     return INCOMPLETE;
   }
-  if (headEnd + 4 - start > limits.maxHeaderBytes) return err(431, 'header block too large');
+  if (headEnd + 4 - first > limits.maxHeaderBytes) return err(431, 'header block too large');
   if (buf[lineEnd - 1] !== 13) return err(400, 'bare LF in request line');
 
   // Request line: METHOD SP target SP HTTP/1.x

@@ -178,10 +178,12 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, reque
         break;
       }
       case TRANSFER_ENCODING: {
+        // Several lines are one list, in order: only the final coding of the last line decides.
         sawTe = true;
-        const codings = buf.toString('latin1', vs, ve).toLowerCase().split(',');
-        if (codings[codings.length - 1]!.trim() === 'chunked') chunked = true;
-        else head.close = true; // not chunked last: the body runs until close (RFC 9112 §6.3)
+        let cs = ve;
+        while (cs > vs && buf[cs - 1] !== 44) cs--;
+        while (cs < ve && WS[buf[cs]!] === 1) cs++;
+        chunked = bytesAre(buf, cs, ve, 'chunked');
         head.te.push(lineStart, p);
         break;
       }
@@ -200,16 +202,17 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, reque
         break;
     }
   }
+  // RFC 9112 §6.3: TE overrides CL, but the pair is what response splitting looks like, and the
+  // client would get both lines: a bad response, never relayed.
+  if (sawTe && head.contentLength !== -1) return bad('both Content-Length and Transfer-Encoding in response');
+  // Transfer codings that do not end in chunked: the body runs until close (RFC 9112 §6.3).
+  if (sawTe && !chunked) head.close = true;
   if (requestMethod === 'HEAD' || status < 200 || status === 204 || status === 304) head.framing = 'none';
   else if (chunked) head.framing = 'chunked';
-  else if (head.close && sawTe) head.framing = 'close';
+  else if (sawTe) head.framing = 'close';
   else if (head.contentLength !== -1) head.framing = 'length';
   else {
     head.framing = 'close';
-    head.close = true;
-  }
-  if (chunked && head.contentLength !== -1) {
-    // RFC 9112 §6.3: TE overrides CL, but the message is suspect and the connection must not be reused.
     head.close = true;
   }
   return { kind: 'ok', head, headEnd: headEnd + 4 };

@@ -11,7 +11,7 @@ import {
   splitTarget,
 } from '../signing/index.js';
 import type { RequestHead } from './request-head.js';
-import type { ProxySnapshot } from './types.js';
+import type { EndpointRoute, ProxySnapshot } from './types.js';
 
 // Request headers that describe the client hop; the agent frames the upstream hop itself.
 const REQUEST_HOP = new Set([
@@ -47,10 +47,18 @@ export type UpstreamBody =
   | { kind: 'length'; length: number }
   | { kind: 'chunked' };
 
+/** `Host` for the endpoint as its clients address it: the metadata address, and the port unless 80. */
+function hostOf(route: EndpointRoute): string {
+  const a = route.address.includes(':') ? '[' + route.address + ']' : route.address;
+  return route.port === 80 ? a : a + ':' + route.port;
+}
+
 /**
  * The head sent upstream: the client's end-to-end headers minus every `x-ms-azure-host-*` header
- * (always, key or no key), plus the claims and date headers, framing, and — when a key is held and
- * the target is not signature-exempt — the HMAC over exactly the headers that go on the wire.
+ * (always, key or no key), plus the claims and date headers, framing, `Host` when an HTTP/1.0
+ * client sent none (the upstream hop is HTTP/1.1, which requires it), and — when a key is held and
+ * the target is not signature-exempt — the HMAC over exactly the headers that go on the wire (the
+ * added `Host` included, as the host verifies every header it receives).
  */
 export function buildUpstreamHead(
   head: RequestHead,
@@ -58,8 +66,11 @@ export function buildUpstreamHead(
   body: UpstreamBody,
   snapshot: ProxySnapshot,
   sign: boolean,
+  route: EndpointRoute,
 ): { text: string; signed: boolean; date: string } {
   const out: [string, string][] = [];
+  // HTTP/1.1 requests without Host were refused by the parser; only HTTP/1.0 ones can lack it.
+  if (head.version === 10 && !head.headers.some((h) => h[0] === 'host')) out.push(['host', hostOf(route)]);
   const hop = head.connectionTokens;
   for (const h of head.headers) {
     const name = h[0];

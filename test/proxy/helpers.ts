@@ -129,9 +129,11 @@ export function allowAll(req: {
   method: string;
   rawTarget: string;
 }): Decision {
+  // As lib/policy decides it: the two uploads are exempt on WireServer and HostGAPlugin, never IMDS.
   const t = req.rawTarget.toLowerCase();
   const exempt =
-    (req.method === 'PUT' && t === '/vmagentlog') || (req.method === 'POST' && t === '/machine/?comp=telemetrydata');
+    req.endpoint !== 'imds' &&
+    ((req.method === 'PUT' && t === '/vmagentlog') || (req.method === 'POST' && t === '/machine/?comp=telemetrydata'));
   return {
     outcome: 'allow',
     forward: true,
@@ -153,10 +155,12 @@ export interface TestProxy {
   close: () => Promise<void>;
 }
 
-/** A ProxyListener on an ephemeral loopback port whose every connection is "attributed" to IMDS. */
+/** A ProxyListener on an ephemeral loopback port whose every connection is "attributed" to IMDS (or `endpoint`). */
 export async function startProxy(
   upstreamPort: number,
   opts: {
+    /** The endpoint every connection is attributed to (default imds). */
+    endpoint?: 'imds' | 'wireserver' | 'hostga';
     attributed?: boolean;
     uid?: number;
     decide?: ProxySnapshot['decide'];
@@ -197,7 +201,12 @@ export async function startProxy(
   const ctx: ProxyContext = {
     snapshot,
     routes: [
-      { name: 'imds', address: '127.254.169.254', port: 80, upstream: { host: '127.0.0.1', port: upstreamPort } },
+      {
+        name: opts.endpoint ?? 'imds',
+        address: '127.254.169.254',
+        port: 80,
+        upstream: { host: '127.0.0.1', port: upstreamPort },
+      },
     ],
     lookup: () => (opts.attributed === false ? null : origin),
     claims: opts.claims ?? (() => claims(opts.uid ?? 1000)),

@@ -187,17 +187,22 @@ describe('proxy forwarding', () => {
     assert.equal(up.seen.length, 0);
   });
 
-  it('streams a 1 MiB upload to an exempt path unsigned, and still strips reserved headers', async () => {
+  it('streams a 1 MiB upload to an exempt WireServer path unsigned, and still strips reserved headers', async () => {
     up.seen.length = 0;
-    const big = Buffer.alloc(1024 * 1024, 'z');
-    const raw = await rawExchange(p.port, [
-      `PUT /vmAgentLog HTTP/1.1\r\nHost: h\r\nContent-Length: ${big.length}\r\nx-ms-azure-host-authorization: forged\r\nConnection: close\r\n\r\n`,
-      big,
-    ]);
-    assert.deepEqual(statuses(raw), [200]);
-    const s = up.seen[0]!;
-    assert.equal(s.body.length, big.length);
-    assert.ok(!s.rawHeaders.some(([n]) => n.toLowerCase() === 'x-ms-azure-host-authorization'));
+    const ws = await startProxy(up.port, { endpoint: 'wireserver', uid: 0 });
+    try {
+      const big = Buffer.alloc(1024 * 1024, 'z');
+      const raw = await rawExchange(ws.port, [
+        `PUT /vmAgentLog HTTP/1.1\r\nHost: h\r\nContent-Length: ${big.length}\r\nx-ms-azure-host-authorization: forged\r\nConnection: close\r\n\r\n`,
+        big,
+      ]);
+      assert.deepEqual(statuses(raw), [200]);
+      const s = up.seen[0]!;
+      assert.equal(s.body.length, big.length);
+      assert.ok(!s.rawHeaders.some(([n]) => n.toLowerCase() === 'x-ms-azure-host-authorization'));
+    } finally {
+      await ws.close();
+    }
   });
 
   it('handles Expect: 100-continue itself', async () => {

@@ -94,10 +94,22 @@ describe('request head parser', () => {
     ['URI over 8 KiB', `GET /${'a'.repeat(9000)} HTTP/1.1\r\nHost: a\r\n\r\n`, 414],
     ['header block over 32 KiB', `GET / HTTP/1.1\r\nHost: a\r\nX-A: ${'a'.repeat(40000)}\r\n\r\n`, 431],
     ['too many headers', `GET / HTTP/1.1\r\nHost: a\r\n${'X-A: 1\r\n'.repeat(200)}\r\n`, 431],
+    ['five empty lines before the request line', '\r\n'.repeat(5) + GET, 400],
+    ['a stream of empty lines, before it ends', '\r\n'.repeat(64 * 1024), 400],
   ];
   for (const [name, text, want] of rejects) {
     it(`rejects ${name} with ${want}`, () => assert.equal(status(text), want));
   }
+
+  it('skips up to four empty lines before the request line, and counts them in the size limits', () => {
+    const r = parse('\r\n'.repeat(4) + GET);
+    assert.ok(r.kind === 'ok' && r.headEnd === 8 + GET.length && r.head.target.startsWith('/metadata/'));
+    const filler = `X-A: ${'a'.repeat(L.maxHeaderBytes - GET.length - 7)}\r\n`;
+    const atLimit = GET.replace('\r\n\r\n', `\r\n${filler}\r\n`);
+    assert.equal(Buffer.byteLength(atLimit), L.maxHeaderBytes);
+    assert.equal(status(atLimit), 'ok');
+    assert.equal(status('\r\n' + atLimit), 431);
+  });
 
   it('answers 414 for an endless request line and 431 for an endless header block before they end', () => {
     assert.equal(status(`GET /${'a'.repeat(64 * 1024)}`), 414);
@@ -150,6 +162,15 @@ describe('chunked decoder', () => {
     ['missing size', '\r\nabc\r\n'],
     ['space in size', '3 \r\nabc\r\n0\r\n\r\n'],
     ['control in extension', '3;a\x01\r\nabc\r\n0\r\n\r\n'],
+    // A lenient upstream ends the trailer section at a bare LF and reads what follows as a request.
+    ['bare LF as the trailer section end', '0\r\n\nGET / HTTP/1.1\r\nHost: h\r\n\r\n'],
+    ['bare LF ending a trailer line', '0\r\nX-A: 1\n\r\n'],
+    ['bare LF inside a trailer value', '0\r\nX-A: 1\nGET / HTTP/1.1\r\n\r\n'],
+    ['trailer line without a colon', '0\r\nGET / HTTP/1.1\r\n\r\n'],
+    ['trailer line starting with a space', '0\r\n X-A: 1\r\n\r\n'],
+    ['empty trailer name', '0\r\n: 1\r\n\r\n'],
+    ['obs-text in a trailer value', '0\r\nX-A: \xe9\r\n\r\n'],
+    ['trailer section over 8 KiB', `0\r\n${'X-A: 1\r\n'.repeat(1200)}\r\n`],
   ];
   for (const [name, text] of bad) {
     it(`rejects ${name}`, () => {

@@ -1,4 +1,5 @@
-// The previous (split/regex) response-head parser, kept as the reference for the differential test.
+// The previous (split/regex) response-head parser, kept as the reference for the differential test
+// (with the framing rules of the review since: the final coding of all TE lines decides, TE+CL is an error).
 import type { Buffer } from 'node:buffer';
 import type { BodyFraming } from '../../lib/proxy/index.js';
 
@@ -72,9 +73,9 @@ export function referenceParseResponseHead(
       }
       head.contentLength = n;
     } else if (name === 'transfer-encoding') {
+      // Several lines are one list: the final coding of the last line decides.
       const codings = value.toLowerCase().split(',');
-      if (codings[codings.length - 1]!.trim() === 'chunked') chunked = true;
-      else head.close = true; // not chunked last: the body runs until close (RFC 9112 §6.3)
+      chunked = codings[codings.length - 1]!.trim() === 'chunked';
     } else if (name === 'connection') {
       for (const t of value.toLowerCase().split(',')) {
         const token = t.trim();
@@ -83,16 +84,17 @@ export function referenceParseResponseHead(
       }
     }
   }
+  const sawTe = head.headers.some(([n]) => n === 'transfer-encoding');
+  if (sawTe && head.contentLength !== -1) {
+    return { kind: 'error', reason: 'both Content-Length and Transfer-Encoding in response' };
+  }
+  if (sawTe && !chunked) head.close = true; // not chunked last: the body runs until close (RFC 9112 §6.3)
   if (requestMethod === 'HEAD' || status < 200 || status === 204 || status === 304) head.framing = 'none';
   else if (chunked) head.framing = 'chunked';
-  else if (head.close && head.headers.some(([n]) => n === 'transfer-encoding')) head.framing = 'close';
+  else if (sawTe) head.framing = 'close';
   else if (head.contentLength !== -1) head.framing = 'length';
   else {
     head.framing = 'close';
-    head.close = true;
-  }
-  if (chunked && head.contentLength !== -1) {
-    // RFC 9112 §6.3: TE overrides CL, but the message is suspect and the connection must not be reused.
     head.close = true;
   }
   return { kind: 'ok', head, headEnd: headEnd + 4 };
