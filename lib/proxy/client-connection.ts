@@ -301,26 +301,14 @@ export class ClientConnection implements ExchangeHost {
   /** Signs (when a key is held) and forwards a request whose body is complete. */
   private forward(cur: Current, body: Buffer): void {
     const memo = this.memo.head;
-    if (memo !== null && memo.head === cur.head && body.length === 0) {
+    const reusable = memo !== null && memo.head === cur.head && body.length === 0;
+    if (reusable) {
       const u = memo.upstream;
       if (u !== null && u.snapshot === cur.snapshot && u.date === hostDate(cur.snapshot.hostClockOffsetMs)) {
         cur.signed = u.signed;
         this.startExchange(cur.head, u.bytes, body);
         return;
       }
-      const up = buildUpstreamHead(
-        cur.head,
-        this.claims!.uid === 0,
-        { kind: 'buffered', body },
-        cur.snapshot,
-        true,
-        this.route!,
-      );
-      const bytes = Buffer.from(up.text, 'latin1');
-      memo.upstream = { snapshot: cur.snapshot, date: up.date, bytes, signed: up.signed };
-      cur.signed = up.signed;
-      this.startExchange(cur.head, bytes, body);
-      return;
     }
     const up = buildUpstreamHead(
       cur.head,
@@ -331,7 +319,14 @@ export class ClientConnection implements ExchangeHost {
       this.route!,
     );
     cur.signed = up.signed;
-    this.startExchange(cur.head, up.text, body);
+    if (!reusable) {
+      this.startExchange(cur.head, up.text, body);
+      return;
+    }
+    // Kept for the caller's next identical head within the same snapshot and host-clock second.
+    const bytes = Buffer.from(up.text, 'latin1');
+    memo.upstream = { snapshot: cur.snapshot, date: up.date, bytes, signed: up.signed };
+    this.startExchange(cur.head, bytes, body);
   }
 
   private startExchange(head: RequestHead, text: string | Buffer, body: Buffer | null): Exchange {
