@@ -196,6 +196,31 @@ describe('e2e: host rules (enforce and audit)', { skip: gate.skip }, () => {
     assert.equal((await s.curl(u, N)).status, 403);
   });
 
+  it('21: a policy change in flight: the slow request completes, new ones are denied, status names the new rule', async () => {
+    await s.configureHost({ modes: { imds: 'enforce' }, rules: { imds: item('allow', 'r21-allow') } });
+    const slowPath = `/metadata/instance?${V}&probe=21slow`;
+    const fault = s.emulator.setFault({ endpoint: 'imds', path: slowPath, kind: 'delay', delayMs: 3000 });
+    try {
+      const seq = seqNow();
+      const slow = s.curl(url(slowPath), N);
+      const atHost = () => s.emulator.journal(seq).some((e) => e.rawTarget === slowPath);
+      for (let i = 0; i < 100 && !atHost(); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(atHost(), 'the slow request reached the host under the allow rules');
+      // The host switches to deny while it is still answering; configureHost returns after the
+      // agent's next polls, so the new rules are in force from here on.
+      await s.configureHost({ rules: { imds: item('deny', 'r21-deny') } });
+      const denied = await s.curl(url(`/metadata/instance?${V}&probe=21new`), N);
+      assert.equal(denied.status, 403);
+      const inFlight = await slow;
+      assert.equal(inFlight.status, 200, 'the in-flight request completes under the rules it was decided by');
+      assert.match(inFlight.body, /"compute"/);
+      const status = JSON.parse(readFileSync(path.join(s.logFolder, 'status.json'), 'utf8'));
+      assert.equal(status.proxyAgentStatus.keyLatchStatus.states.imdsRuleId, 'r21-deny');
+    } finally {
+      s.emulator.clearFaults(fault);
+    }
+  });
+
   it('19: audit mode: a deny is forwarded and logged as audit-deny naming user, exe and path', async () => {
     imdsEnforce = false;
     await s.configureHost({ modes: { imds: 'audit' }, rules: { imds: item('deny', 'r19') } });
