@@ -7,8 +7,8 @@ import type { StatusDocument } from './status-document.js';
  * temp file lives in the same folder (rename is atomic only within a filesystem) and is fsynced
  * before the rename so a crash cannot leave an empty status.json behind.
  */
-export function writeFileAtomic(file: string, content: string, mode = 0o644): void {
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+export function writeFileAtomic(file: string, content: string, mode = 0o644, dirMode = 0o755): void {
+  mkdirSync(path.dirname(file), { recursive: true, mode: dirMode });
   const tmp = `${file}.${process.pid}.tmp`;
   const fd = openSync(tmp, 'w', mode);
   try {
@@ -46,7 +46,8 @@ export interface StatusWriter {
 export function startStatusWriter(o: StatusWriterOptions): StatusWriter {
   const writeNow = (): boolean => {
     try {
-      writeFileAtomic(o.file, `${JSON.stringify(o.collect(), null, 2)}\n`);
+      // The log folder it may create also holds the audit log: root only, as the audit log makes it.
+      writeFileAtomic(o.file, `${JSON.stringify(o.collect(), null, 2)}\n`, 0o644, 0o700);
       return true;
     } catch (err) {
       o.onError?.(err);

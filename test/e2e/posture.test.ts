@@ -5,7 +5,19 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { ebpfGate } from '../helpers/ebpf-env.js';
@@ -265,6 +277,75 @@ describe('e2e: default posture and protocol (enforce, default rules)', { skip: g
     assert.deepEqual(results[5], { '403': 55 }, why);
     await new Promise((r) => setTimeout(r, 300)); // audit batches reach the file
     assert.equal(unattributed(), before, 'no connection went unattributed');
+  });
+
+  it('26: local state: key and log folders 0700 root, key files 0600; nobody gets EACCES; a newline in an exe name forges no record', async () => {
+    const state = path.dirname(s.logFolder);
+    const keyDir = path.join(state, 'keys');
+    const keyFile = path.join(keyDir, readdirSync(keyDir).find((f) => f.endsWith('.key'))!);
+    const mode = (p: string) => statSync(p).mode & 0o777;
+    for (const [p, m] of [
+      [keyDir, 0o700],
+      [keyFile, 0o600],
+      [s.logFolder, 0o700],
+    ] as const) {
+      assert.equal(mode(p), m, `${p} mode ${mode(p).toString(8)}`);
+      assert.equal(statSync(p).uid, 0, `${p} owned by root`);
+    }
+    // Even with the state folder opened up by mistake, the key and log folders hold.
+    const stateMode = mode(state);
+    chmodSync(state, 0o755);
+    try {
+      const sh = (cmd: string) => s.run('sh', ['-c', `{ ${cmd}; } 2>&1; echo "exit $?"`], NOBODY_AS);
+      for (const cmd of [
+        `cat '${keyFile}'`,
+        `ls '${keyDir}'`,
+        `cat '${path.join(s.logFolder, 'ProxyAgent.Connection.log')}'`,
+        `mkdir -p '${path.join(state, 'rules')}' && echo '{}' > '${path.join(state, 'rules', 'IMDS_Rules.json')}'`,
+      ]) {
+        const out = (await sh(cmd)).stdout;
+        assert.match(out, /Permission denied[\s\S]*exit [12]\s*$/, `nobody: ${cmd}\n${out}`);
+      }
+    } finally {
+      chmodSync(state, stateMode);
+    }
+    // A process whose executable's name holds a newline and a fake JSON record.
+    const dir = mkdtempSync(path.join(tmpdir(), 'gpa-e2e-26-'));
+    try {
+      chmodSync(dir, 0o755);
+      const fake = '{"outcome":"allow","forged":true}';
+      const exe = path.join(dir, `curl\n${fake}`);
+      copyFileSync('/usr/bin/curl', exe);
+      chmodSync(exe, 0o755);
+      const r = await s.run(
+        exe,
+        [
+          '-s',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          '-H',
+          'Metadata: true',
+          `${s.imds}/metadata/instance?api-version=2021-02-01&probe=26`,
+        ],
+        NOBODY_AS,
+      );
+      assert.equal(r.stdout, '200', r.stderr);
+      await new Promise((res) => setTimeout(res, 300)); // the audit batch reaches the file
+      const lines = readFileSync(path.join(s.logFolder, 'ProxyAgent.Connection.log'), 'utf8').trim().split('\n');
+      const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>); // every line is one whole record
+      assert.ok(!records.some((x) => x.forged === true), 'no forged record');
+      const mine = records.filter((x) => String(x.target).includes('probe=26'));
+      assert.equal(mine.length, 1);
+      assert.equal(
+        (mine[0]!.caller as { exePath: string }).exePath,
+        exe,
+        'the name is kept, escaped, inside its record',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('audit log holds no key or signature material and SIGTERM drains cleanly', async () => {
