@@ -97,3 +97,20 @@ test('a broken rule document shows in status.json and the log, and clears when f
   await until('status.json still names the broken rules', () => !/policy:/.test(message()), 10_000);
   assert.ok(logged.includes('info policy: compiled without problems'));
 });
+
+test('a broken document under the same rule id keeps the last good rules, and status.json says so', async () => {
+  const message = () => read().proxyAgentStatus.keyLatchStatus.message;
+  const good = { id: 'ws-keep', defaultAccess: 'allow' };
+  emulator.configure({ rules: { wireserver: good } });
+  await until(
+    'the good rules never arrived',
+    () => read().proxyAgentStatus.keyLatchStatus.states.wireServerRuleId === 'ws-keep',
+    10_000,
+  );
+  assert.doesNotMatch(message(), /policy:/);
+  emulator.configure({ rules: { wireserver: { ...good, defaultAccess: 'sometimes' } } });
+  await until('status.json did not say the last good rules are kept', () => /; policy: /.test(message()), 10_000);
+  assert.match(message(), /rules for wireserver \(id ws-keep\) are broken; keeping the last good version/);
+  emulator.configure({ rules: { wireserver: null } });
+  await until('status.json still names the broken rules', () => !/policy:/.test(message()), 10_000);
+});
