@@ -29,6 +29,18 @@ async function startUpstream(port: number): Promise<net.Server> {
   return s;
 }
 
+/** A port nothing listens on right now (the kernel's pick, released at once). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
 function lastJson<T>(stdout: string): T {
   return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as T;
 }
@@ -153,7 +165,9 @@ describe('redirector against hostile callers', { skip: gate.skip }, () => {
   test('only root may bind a listener port of the rules on loopback or the wildcard address', async () => {
     // The agent is down (pinned links, nothing listening on the rule's proxy port): a squatter
     // would receive redirected connects and keep the restarted agent out.
-    const downPort = randomPort();
+    const downPort = await freePort();
+    let otherPort = await freePort();
+    while (otherPort === downPort) otherPort = await freePort();
     redirector.setRule({ dst: DST, dstPort: dstPort + 1, proxy: '127.0.0.1', proxyPort: downPort });
     try {
       const bind = async (host: string, port: number, uid: number) =>
@@ -165,11 +179,7 @@ describe('redirector against hostile callers', { skip: gate.skip }, () => {
         assert.equal(await bind(host, downPort, 65534), 'error EPERM', `nobody binding [${host}]:${downPort}`);
       }
       assert.equal((redirector.stats().bind_refused ?? 0n) - before, 6n);
-      assert.equal(
-        await bind('127.0.0.1', downPort === 65535 ? downPort - 1 : downPort + 1, 65534),
-        'ok',
-        'another port',
-      );
+      assert.equal(await bind('127.0.0.1', otherPort, 65534), 'ok', 'another port');
       assert.equal(await bind('127.0.0.1', downPort, 0), 'ok', 'root (the agent) may');
     } finally {
       redirector.removeRule(DST, dstPort + 1);
