@@ -23,6 +23,7 @@ export const STAT_NAMES = [
   'family_mismatch',
   'foreign_netns',
   'bind_refused',
+  'handoff_spilled',
   'conn_entries',
   'conn_map_size',
 ] as const;

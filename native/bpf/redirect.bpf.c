@@ -80,6 +80,26 @@ struct {
   __type(value, struct gpa_handoff);
 } handoff SEC(".maps");
 
+/* Where a record goes when every slot it may use is busy: socket cookie -> record. Only then, so the
+ * common connect never touches it; sockops looks here only when no slot holds its record. */
+struct gpa_spilled {
+  struct gpa_origin origin;
+  struct gpa_endpoint to;
+  __u32 pad;
+};
+_Static_assert(sizeof(struct gpa_spilled) == 112, "gpa_spilled layout");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, GPA_HANDOFF_SPILL_SIZE);
+  __type(key, __u64);
+  __type(value, struct gpa_spilled);
+} handoff_spill SEC(".maps");
+
+/* Set once anything has spilled; until then sockops skips the spill lookup (a cold hash lookup on
+ * every direct connect to the listener). */
+__u32 handoff_spill_used = 0;
+
 /* One bit per TCP port (word = port / 64), written by the addon from the rules: rule_ports marks
  * destination ports, listener_ports proxy ports. connect4/6 look a destination up in `rules` only if
  * its port is marked, and sockops looks for a hand-off record only on loopback sockets to a marked
@@ -234,9 +254,19 @@ static __always_inline int capture(struct bpf_sock_addr *ctx, const struct gpa_e
   if (hand_off(cookie, &o, to, 0)) return GPA_REDIRECT;
   /* every slot tried is taken (rare): now read the clock and reclaim one abandoned long enough */
   if (hand_off(cookie, &o, to, bpf_ktime_get_coarse_ns())) return GPA_REDIRECT;
-  /* Still no slot (slots filled on purpose by connects that fail after this point): redirect
-   * anyway, without a record. The agent answers 421 (not attributed); letting the connect through
-   * would hand the destination to whoever can fill the slots. */
+  /* Still no slot: slots filled on purpose by connects that fail after this point. Spill the record
+   * to the LRU hash, where the oldest (abandoned) records give way first. */
+  struct gpa_spilled sp = {};
+  sp.origin = o;
+  sp.to = *to;
+  if (bpf_map_update_elem(&handoff_spill, &cookie, &sp, BPF_ANY) == 0) {
+    handoff_spill_used = 1;
+    count(GPA_STAT_HANDOFF_SPILLED);
+    return GPA_REDIRECT;
+  }
+  /* Not even that (the map refused the update): redirect anyway, without a record. The agent answers
+   * 421 (not attributed); letting the connect through would hand the destination to whoever can
+   * fill the slots. */
   count(GPA_STAT_STORE_FAILED);
   return GPA_REDIRECT;
 }
@@ -402,8 +432,18 @@ static __always_inline void publish(struct bpf_sock_ops *ctx) {
     bpf_spin_unlock(&h->lock);
     if (found) break;
   }
-  /* not redirected, or a record left by an earlier failed connect of this socket to elsewhere */
-  if (!found || !went_to(&to, &k)) return;
+  if (!found) {
+    /* Not in a slot: spilled (the slots were full), or never redirected (a direct connect to the
+     * listener), which costs this one lookup once anything has spilled. */
+    if (!handoff_spill_used) return;
+    struct gpa_spilled *sp = bpf_map_lookup_elem(&handoff_spill, &cookie);
+    if (!sp) return;
+    o = sp->origin;
+    to = sp->to;
+    bpf_map_delete_elem(&handoff_spill, &cookie);
+  }
+  /* a record left by an earlier failed connect of this socket to elsewhere */
+  if (!went_to(&to, &k)) return;
   if (bpf_map_update_elem(&by_conn, &k, &o, BPF_ANY) != 0) {
     count(GPA_STAT_PUBLISH_FAILED);
     return;

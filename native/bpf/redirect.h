@@ -97,12 +97,13 @@ enum gpa_stat {
   GPA_STAT_FAMILY_MISMATCH,
   GPA_STAT_FOREIGN_NETNS,
   GPA_STAT_BIND_REFUSED,
+  GPA_STAT_HANDOFF_SPILLED,
   GPA_STAT_MAX,
 };
 
 #define GPA_STAT_NAMES                                                                                 \
   {"redirected4", "redirected6", "exempted", "published", "publish_failed", "cleaned", "store_failed", \
-   "family_mismatch", "foreign_netns", "bind_refused"}
+   "family_mismatch", "foreign_netns", "bind_refused", "handoff_spilled"}
 
 #define GPA_DEFAULT_CONN_MAP_SIZE 16384
 /* connect4/6 -> sockops hand-off (redirect.bpf.c): slots (a power of two), slots tried per
@@ -112,6 +113,12 @@ enum gpa_stat {
 #define GPA_HANDOFF_SLOTS 128
 #define GPA_HANDOFF_PROBES 4
 #define GPA_HANDOFF_STALE_NS 10000000000ULL
+/* Records that found every slot they may use busy go to an LRU hash keyed by the socket cookie
+ * instead (handoff_spill): slots filled on purpose, with connects that fail after connect4, must not
+ * cost other callers their attribution. A live record lives for microseconds and is the most
+ * recently used, so a caller would have to push this many newer ones through in that time to
+ * evict it. */
+#define GPA_HANDOFF_SPILL_SIZE 4096
 /* rule_ports / listener_ports bitmaps: 65536 ports, 64 per word */
 #define GPA_PORT_BITMAP_WORDS 1024
 #define GPA_RULES_MAX 64

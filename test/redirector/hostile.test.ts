@@ -187,13 +187,30 @@ describe('redirector against hostile callers', { skip: gate.skip }, () => {
   });
 
   // Last: it leaves the hand-off slots full for GPA_HANDOFF_STALE_NS.
-  test('filling the hand-off slots does not let a connect past the agent', async () => {
+  test('filling the hand-off slots neither lets a connect past the agent nor costs it its attribution', async () => {
     const before = redirector.stats();
     const r = await cg.run(python, [fixture, 'fill', DST, String(dstPort), '300'], { uid: 65534, gid: 65534 });
-    const out = lastJson<{ failed: number; then: string[] }>(r.stdout);
+    const out = lastJson<{ pid: number; failed: number; then: string[] }>(r.stdout);
     assert.ok(out.failed >= 200, `connects that left a record behind: ${out.failed}`);
-    assert.ok((redirector.stats().store_failed ?? 0n) > (before.store_failed ?? 0n), 'the slots were full');
-    // Redirected without a record: the agent sees an unattributed connection (it answers 421).
-    assert.deepEqual(out.then, ['ok none', 'ok none', 'ok none']);
+    const after = redirector.stats();
+    assert.ok((after.handoff_spilled ?? 0n) > (before.handoff_spilled ?? 0n), 'the slots were full');
+    assert.equal(after.store_failed, before.store_failed, 'every record found a place');
+    // Redirected, and attributed: the records the slots had no room for went to the spill map.
+    assert.deepEqual(out.then, Array(3).fill(`ok ${out.pid}`));
+  });
+
+  test('a record spilled by full slots is never published for another socket', async () => {
+    // The slots are still full from the test before: this connect spills too. A second socket that
+    // connects to the listener directly (no redirect) must not come out attributed.
+    const before = redirector.stats();
+    const r = await cg.run(python, [fixture, 'connect', DST, String(dstPort)], { uid: 65534, gid: 65534 });
+    const out = lastJson<{ pid: number; answer: string }>(r.stdout);
+    assert.equal(out.answer, `ok ${out.pid}`);
+    const direct = await cg.run(python, [fixture, 'connect', '127.0.0.1', String(server.port)], {
+      uid: 65534,
+      gid: 65534,
+    });
+    assert.equal(lastJson<{ answer: string }>(direct.stdout).answer, 'ok none');
+    assert.ok((redirector.stats().handoff_spilled ?? 0n) > (before.handoff_spilled ?? 0n), 'it spilled');
   });
 });

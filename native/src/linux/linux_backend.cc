@@ -30,7 +30,7 @@ const std::array<ProgramSpec, kProgramCount> kPrograms = {{
 
 namespace {
 
-const char* kMapNames[] = {"rules", "exempt_tgid", "exempt_cgroup", "handoff", "by_conn", "stats"};
+const char* kMapNames[] = {"rules", "exempt_tgid", "exempt_cgroup", "handoff", "handoff_spill", "by_conn", "stats"};
 // Pins of maps earlier builds had (socket storage before the hand-off array): removed on start and
 // unpin, so an upgrade leaves nothing behind under the pin directory.
 const char* kObsoleteMapNames[] = {"sk_origin", "sk_connkey"};
