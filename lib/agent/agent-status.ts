@@ -150,6 +150,9 @@ export class AgentStatus {
                   ? { error: 'agent stopping' }
                   : {}),
             }),
+      telemetry: this.audit.healthy
+        ? { status: 'RUNNING', message: 'audit log writer running' }
+        : { status: 'STOPPED', message: `${this.audit.lastError}; audit records are being dropped` },
       connectionsCount: this.connectionsCount,
       connectionSummary: this.audit.summaries.connectionSummary(),
       failedAuthenticateSummary: this.audit.summaries.failedAuthenticateSummary(),

@@ -42,7 +42,19 @@ export class Agent {
     readonly config: AgentConfig,
     private readonly log: Log = () => {},
   ) {
-    this.audit = new AuditLog({ folder: config.logFolder, ...config.audit });
+    this.audit = new AuditLog({
+      folder: config.logFolder,
+      ...config.audit,
+      onHealthChange: (error) => {
+        if (error === null) this.log('info', 'audit log writes work again');
+        else
+          this.log(
+            'error',
+            `audit log write failed: ${error}; records are dropped (gpa_audit_records_total{result="dropped"})`,
+          );
+        this.status.writeIfChanged();
+      },
+    });
     this.workers = new WorkerSet({
       count: config.workers,
       clientSockets: config.clientSockets,
@@ -57,6 +69,7 @@ export class Agent {
         this.audit.append(b);
       },
       onNotifyKeyKeeper: () => void this.keeper?.pollOnce(),
+      onWorker: (i, w) => this.metrics?.setWorker(i, w),
       log,
     });
     const clockOffsetMs = () => this.keeper?.clockOffsetMs() ?? 0;
@@ -119,6 +132,7 @@ export class Agent {
     if (c.metrics !== null) {
       this.metrics = createAgentMetrics();
       this.metrics.setWorkers(this.workers.workers.filter((w) => w !== null));
+      this.metrics.setAuditSource(() => this.audit);
       if (c.redirect)
         this.metrics.control.setRedirectorSource(() => ({ ...redirector.status(), stats: redirector.stats() }));
       this.metricsServer = await startMetricsServer({

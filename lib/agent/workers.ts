@@ -69,6 +69,8 @@ export interface WorkerSetOptions {
   metrics: boolean;
   onAudit: (batch: AuditBatch) => void;
   onNotifyKeyKeeper: () => void;
+  /** Worker number `index` is now `worker` (listening), or null (gone; a new one is being started). */
+  onWorker?: (index: number, worker: Worker | null) => void;
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
@@ -152,6 +154,7 @@ export class WorkerSet {
           if (this.port === 0) this.port = m.port;
           if (this.last !== null) w.postMessage(this.last);
           w.once('exit', (code) => this.onExit(index, w, code));
+          this.opts.onWorker?.(index, w);
           resolve();
         } else if (m.type === 'gpa:listen-failed') {
           w.off('message', onMessage);
@@ -168,6 +171,7 @@ export class WorkerSet {
     if (this.stopping || this.workers[index] !== w) return;
     this.opts.log('error', `data-plane worker ${index} exited (code ${code}); restarting it`);
     this.workers[index] = null;
+    this.opts.onWorker?.(index, null);
     this.spawn(index).catch((err: Error) => this.opts.log('error', err.message));
   }
 }

@@ -14,6 +14,8 @@ export interface AuditLogOptions {
   maxFiles?: number;
   /** Bytes waiting for the disk before whole batches are dropped and counted. */
   maxBacklogBytes?: number;
+  /** Writes started failing (with the error) or work again (null). */
+  onHealthChange?: (error: string | null) => void;
 }
 
 /**
@@ -25,9 +27,12 @@ export interface AuditLogOptions {
 export class AuditLog {
   readonly file: string;
   readonly summaries = new ConnectionSummaries();
+  /** Records on disk, and records lost (queue or backlog full, write failed), since start. */
   written = 0;
   dropped = 0;
   lastError: string | null = null;
+  /** False from a failed write until the next write that succeeds. */
+  healthy = true;
   private handle: FileHandle | null = null;
   private size = 0;
   private backlog = 0;
@@ -78,11 +83,19 @@ export class AuditLog {
       await this.handle!.write(data);
       this.size += bytes;
       this.written += records;
+      if (!this.healthy) {
+        this.healthy = true;
+        this.opts.onHealthChange?.(null);
+      }
     } catch (err) {
       this.dropped += records;
       this.lastError = `cannot write ${this.file}: ${(err as Error).message}; check the logFolder setting and disk space`;
       await this.handle?.close().catch(() => {});
       this.handle = null;
+      if (this.healthy) {
+        this.healthy = false;
+        this.opts.onHealthChange?.(this.lastError);
+      }
     } finally {
       this.backlog -= bytes;
     }

@@ -24,7 +24,10 @@ export interface RequestDoneRecord {
   upstreamSeconds?: number | null;
   /** Set when forwarding failed. */
   upstreamError?: 'error' | 'timeout' | null;
-  /** Whether the audit record for this request was written or dropped (queue full, disk error). */
+  /**
+   * Whether the data plane could queue the audit record. Not counted here: the audit log on the main
+   * thread counts what reached the disk (AgentMetrics.setAuditSource).
+   */
   audit?: 'written' | 'dropped' | null;
 }
 
@@ -111,13 +114,13 @@ export class RequestMetrics {
     }
     this.attributionMisses = new FastCounter(
       'gpa_attribution_misses_total',
-      'Connections the agent could not attribute to a process (answered 421)',
+      'Requests refused because their connection had no kernel record of its caller (answered 421)',
       [],
       registry,
     ).labels();
     const audit = new FastCounter(
       'gpa_audit_records_total',
-      'Audit records by result (written, dropped)',
+      'Audit records by result: written to the log file, or dropped (queue or backlog full, write failed)',
       ['result'],
       registry,
     );
@@ -137,6 +140,12 @@ export class RequestMetrics {
   /** Counts audit records written or dropped outside the request hook (e.g. by the audit writer). */
   onAudit(result: 'written' | 'dropped', n = 1): void {
     (result === 'written' ? this.auditWritten : this.auditDropped).inc(n);
+  }
+
+  /** Sets the audit totals from their one owner, the audit log writer (main thread, at scrape). */
+  setAuditTotals(written: number, dropped: number): void {
+    this.auditWritten.value = written;
+    this.auditDropped.value = dropped;
   }
 
   private record(r: RequestDoneRecord): void {
@@ -165,8 +174,6 @@ export class RequestMetrics {
     if (isSeconds(r.upstreamSeconds)) this.upstream[slot]!.observe(r.upstreamSeconds);
     if (r.upstreamError === 'error') this.upstreamErrors[ei * 2]!.inc();
     else if (r.upstreamError === 'timeout') this.upstreamErrors[ei * 2 + 1]!.inc();
-    if (r.audit === 'written') this.auditWritten.inc();
-    else if (r.audit === 'dropped') this.auditDropped.inc();
   }
 }
 

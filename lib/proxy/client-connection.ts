@@ -468,7 +468,9 @@ export class ClientConnection implements ExchangeHost {
         outcome: d?.outcome ?? localOutcome ?? null,
         status,
         code: record.code || null,
-        attributed: this.origin !== null,
+        // A miss is a request the agent refused for want of a kernel record (421), not a local
+        // path (/provision, doctor) asked over a direct connection.
+        attributed: record.code !== 'unattributed',
         addedSeconds: (elapsedMs - (upstreamMs ?? 0)) / 1000,
         upstreamSeconds: upstreamMs !== null ? upstreamMs / 1000 : null,
         upstreamError: ex?.upstreamError ?? null,

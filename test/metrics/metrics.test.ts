@@ -119,8 +119,9 @@ describe('metrics across worker threads', () => {
     assert.equal(series(m, 'gpa_attribution_misses_total'), 1);
     assert.equal(series(m, 'gpa_upstream_errors_total', { endpoint: 'hostga', kind: 'timeout' }), 1);
     assert.equal(series(m, 'gpa_upstream_errors_total', { endpoint: 'hostga', kind: 'error' }), 0);
-    assert.equal(series(m, 'gpa_audit_records_total', { result: 'written' }), 4);
-    assert.equal(series(m, 'gpa_audit_records_total', { result: 'dropped' }), 1);
+    // The workers' records say whether their audit record was queued; only the writer knows more.
+    assert.equal(series(m, 'gpa_audit_records_total', { result: 'written' }), 0);
+    assert.equal(series(m, 'gpa_audit_records_total', { result: 'dropped' }), 0);
 
     // Added latency: 0.1, 0.2, 0.3 ms fall at or below 0.5 ms; 2 ms does not.
     const h = { endpoint: 'imds', decision: 'allow' };
@@ -134,6 +135,18 @@ describe('metrics across worker threads', () => {
     // A second scrape with no new traffic shows the same totals (no double counting across scrapes).
     const again = await scrape(server);
     assert.equal(series(again, 'gpa_requests_total', { endpoint: 'imds', decision: 'allow', status: '200' }), 4);
+  });
+
+  test('audit records are counted from the audit log writer, as it wrote or dropped them', async () => {
+    let totals = { written: 7, dropped: 2 };
+    metrics.setAuditSource(() => totals);
+    let m = await scrape(server);
+    assert.equal(series(m, 'gpa_audit_records_total', { result: 'written' }), 7);
+    assert.equal(series(m, 'gpa_audit_records_total', { result: 'dropped' }), 2);
+    totals = { written: 9, dropped: 5 };
+    m = await scrape(server);
+    assert.equal(series(m, 'gpa_audit_records_total', { result: 'written' }), 9);
+    assert.equal(series(m, 'gpa_audit_records_total', { result: 'dropped' }), 5);
   });
 
   test('label values stay within the fixed vocabularies', async () => {
@@ -183,7 +196,7 @@ describe('metrics across worker threads', () => {
     metrics.control.onPolicyCompiled({ epoch: 4, failClosed: false, keptPrevious: true, problems: 2 });
     metrics.control.setRedirectorSource(() => ({
       state: 'running',
-      programs: [{ attached: true }, { attached: true }, { attached: true }],
+      programs: Array.from({ length: 5 }, () => ({ attached: true })), // connect4/6, sockops, bind4/6
       stats: {
         redirected4: 5n,
         redirected6: 2n,
@@ -203,7 +216,7 @@ describe('metrics across worker threads', () => {
     assert.equal(series(m, 'gpa_policy_epoch'), 4);
     assert.equal(series(m, 'gpa_policy_compile_failures_total'), 1);
     assert.equal(series(m, 'gpa_redirector_state', { state: 'running' }), 1);
-    assert.equal(series(m, 'gpa_redirector_programs_attached'), 3);
+    assert.equal(series(m, 'gpa_redirector_programs_attached'), 5);
     assert.equal(series(m, 'gpa_bpf_redirected_total'), 7);
     assert.equal(series(m, 'gpa_bpf_published_total'), 7);
     assert.equal(series(m, 'gpa_bpf_publish_failures_total'), 1);
@@ -234,6 +247,65 @@ describe('metrics across worker threads', () => {
     const res = await fetch(server.url.replace('/metrics', '/other'));
     assert.equal(res.status, 404);
     await res.arrayBuffer();
+  });
+});
+
+describe('metrics across a worker restart', () => {
+  const imds200 = { endpoint: 'imds', decision: 'allow', status: '200' };
+  const requests = async (m: AgentMetrics) => series(parseExposition(await m.gather()), 'gpa_requests_total', imds200);
+
+  test('counters never go back when a worker is replaced, and the new one counts', async () => {
+    const m = createAgentMetrics({ workerTimeoutMs: 2000, processMetrics: false });
+    const live: Worker[] = [await startWorker(0), await startWorker(1)];
+    try {
+      m.setWorkers(live);
+      await record(live[0]!, Array(10).fill(allowImds(0.1)));
+      await record(live[1]!, Array(10).fill(allowImds(0.1)));
+      assert.equal(await requests(m), 20);
+      // Worker 0 dies (as WorkerSet sees it: exit, then a new worker in its place).
+      await live[0]!.terminate();
+      m.setWorker(0, null);
+      const t0 = performance.now();
+      assert.equal(await requests(m), 20, 'what the dead worker counted stays');
+      assert.ok(performance.now() - t0 < 1000, 'the scrape does not wait for the dead worker');
+      live[0] = await startWorker(0);
+      m.setWorker(0, live[0]);
+      await record(live[0], Array(5).fill(allowImds(0.1)));
+      assert.equal(await requests(m), 25, "the new worker's requests are added");
+      const text = await m.gather();
+      assert.notEqual(
+        series(parseExposition(text), 'gpa_event_loop_busy_seconds_total', { thread: 'worker-0' }),
+        undefined,
+      );
+      // And again: totals from several generations of worker 0 fold together.
+      await live[0].terminate();
+      m.setWorker(0, null);
+      live[0] = await startWorker(0);
+      m.setWorker(0, live[0]);
+      await record(live[0], [allowImds(0.1)]);
+      assert.equal(await requests(m), 26);
+      assert.equal(await requests(m), 26, 'a scrape with no traffic changes nothing');
+    } finally {
+      m.close();
+      await Promise.all(live.map((w) => w.terminate()));
+    }
+  });
+
+  test('a worker that stops answering counts with what it said last', async () => {
+    const m = createAgentMetrics({ workerTimeoutMs: 200, processMetrics: false });
+    const w = await startWorker(0);
+    try {
+      m.setWorkers([w]);
+      await record(w, Array(3).fill(allowImds(0.1)));
+      assert.equal(await requests(m), 3);
+      const blocked = waitFor(w, 'blocked');
+      w.postMessage({ type: 'block', blockMs: 600 });
+      assert.equal(await requests(m), 3, 'a busy worker does not take its counts out of the total');
+      await blocked;
+    } finally {
+      m.close();
+      await w.terminate();
+    }
   });
 });
 
