@@ -68,6 +68,7 @@ const NOT_READY: ProxySnapshot = {
   hostClockOffsetMs: 0,
   provision: {
     finishedAtNs: 0n,
+    gaveUp: false,
     errorMessage: 'the agent is starting',
     latched: false,
     ready: { redirector: false, key: false, listener: false },

@@ -41,8 +41,9 @@ export function parseTimeTick(v: string | undefined): bigint {
 /**
  * Answers `GET /provision` for the data plane, which calls this with the request headers and the
  * main thread's latest snapshot. Finished is reported when provisioning completed at or after the
- * caller's time tick (so a caller that started waiting sees a fresh poll), or when it completed at
- * all and the secure channel is latched. Decision: unlike the reference agent, a never-finished
+ * caller's time tick (so a caller that started waiting sees a fresh poll), when it completed at
+ * all and the secure channel is latched, or when it gave up (provisionTimeoutSeconds) and is still
+ * not ready: finished with an error, whenever the caller started. Decision: unlike the reference agent, a never-finished
  * state with no time tick is not reported finished (its 0 >= 0 comparison would say so).
  */
 export function answerProvision(snapshot: ProvisionSnapshot, headers: HeaderBag): ProvisionAnswer {
@@ -56,7 +57,7 @@ export function answerProvision(snapshot: ProvisionSnapshot, headers: HeaderBag)
   }
   const tick = parseTimeTick(header(headers, TIME_TICK_HEADER));
   const done = snapshot.finishedAtNs > 0n;
-  const finished = done && (snapshot.finishedAtNs >= tick || snapshot.latched);
+  const finished = snapshot.gaveUp || (done && (snapshot.finishedAtNs >= tick || snapshot.latched));
   const state: ProvisionState = { finished, errorMessage: snapshot.errorMessage };
   return {
     statusCode: 200,

@@ -26,6 +26,8 @@ export interface ProvisionSnapshot {
   errorMessage: string;
   /** True when the secure channel state is neither disabled nor unknown. */
   latched: boolean;
+  /** Provisioning gave up waiting (provisionTimeoutSeconds) and is not ready since: finished, with errors. */
+  gaveUp: boolean;
   ready: Record<ProvisionComponent, boolean>;
 }
 
@@ -39,6 +41,7 @@ export class ProvisioningTracker {
   private readonly ready = { redirector: false, key: false, listener: false };
   private readonly messages: Record<ProvisionComponent, string> = { ...DEFAULT_WAITING };
   private finishedAtNs = 0n;
+  private gaveUp = false;
   private secureChannelState = 'unknown';
   private readonly now: () => bigint;
 
@@ -53,7 +56,10 @@ export class ProvisioningTracker {
   markReady(c: ProvisionComponent): void {
     this.ready[c] = true;
     this.messages[c] = '';
-    if (this.allReady()) this.finishedAtNs = this.now();
+    if (this.allReady()) {
+      this.finishedAtNs = this.now();
+      this.gaveUp = false;
+    }
   }
 
   /** Marks a component not ready (e.g. the key was dropped) with a message saying what to do. */
@@ -73,9 +79,14 @@ export class ProvisioningTracker {
     this.secureChannelState = state;
   }
 
-  /** Provisioning gave up waiting: it counts as finished, with the reasons as the error message. */
+  /**
+   * Provisioning gave up waiting: it counts as finished, with the reasons as the error message, for
+   * every query from now until everything is ready (a `--status --wait` started later included).
+   */
   timeUp(): void {
-    if (!this.allReady()) this.finishedAtNs = this.now();
+    if (this.allReady()) return;
+    this.finishedAtNs = this.now();
+    this.gaveUp = true;
   }
 
   snapshot(): ProvisionSnapshot {
@@ -87,6 +98,7 @@ export class ProvisioningTracker {
         .map((c) => `${MODULE_NAMES[c]} - ${this.messages[c]}`)
         .join('\n'),
       latched: s !== 'disabled' && s !== 'unknown' && s !== '',
+      gaveUp: this.gaveUp,
       ready: { ...this.ready },
     };
   }

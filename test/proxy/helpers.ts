@@ -192,6 +192,7 @@ export async function startProxy(
     hostClockOffsetMs: 0,
     provision: {
       finishedAtNs: 1n,
+      gaveUp: false,
       errorMessage: '',
       latched: true,
       ready: { redirector: true, key: true, listener: true },

@@ -73,6 +73,32 @@ describe('provisioning tracker and /provision answer', () => {
     assert.equal(provisionExitCode(body), 2);
   });
 
+  test('after time-up, a query that starts later is told finished with the reasons too, until all is ready', () => {
+    let t = 10n;
+    const p = new ProvisioningTracker({ now: () => t });
+    p.markReady('redirector');
+    p.markReady('listener');
+    t = 20n;
+    p.timeUp();
+    // cloud-init's `--status --wait 120` started after the agent gave up: its tick is later.
+    const later = { Metadata: 'true', 'x-ms-azure-time-tick': '30' };
+    const answer = () =>
+      JSON.parse(answerProvision(p.snapshot(), later).body) as { finished: boolean; errorMessage: string };
+    assert.equal(answer().finished, true);
+    assert.equal(provisionExitCode(answer()), 2);
+    // A poll that fails again changes the message, not the verdict.
+    p.markNotReady('key', 'no answer from the WireServer (ECONNREFUSED)');
+    assert.equal(answer().finished, true);
+    assert.match(answer().errorMessage, /ECONNREFUSED/);
+    // Ready at last: finished only for queries that started before it, as usual.
+    t = 25n;
+    p.markReady('key');
+    assert.equal(answer().finished, false);
+    t = 40n;
+    p.markReady('key');
+    assert.deepEqual(answer(), { finished: true, errorMessage: '' });
+  });
+
   test('a time tick that is not a number is ignored, never thrown on', () => {
     const p = new ProvisioningTracker();
     assert.equal(
