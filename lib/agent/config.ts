@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { GpaError } from '../errors.js';
 
@@ -113,6 +114,7 @@ function besideFolder(folder: string, name: string, platform: NodeJS.Platform): 
 
 class Reader {
   readonly errors: string[] = [];
+  readonly warnings: string[] = [];
   constructor(private readonly platform: NodeJS.Platform) {}
   str(v: unknown, at: string, fallback: string): string {
     if (v === undefined) return fallback;
@@ -137,13 +139,22 @@ class Reader {
   }
   ip(v: unknown, at: string, fallback: string): string {
     const s = this.str(v, at, fallback);
-    if (!IPV4.test(s) && !/^[0-9a-fA-F:]+$/.test(s))
+    if (!IPV4.test(s) && isIP(s) !== 6)
       this.errors.push(`${at} must be an IPv4 or IPv6 literal (got ${JSON.stringify(s)})`);
     return s;
   }
-  obj(v: unknown, at: string): Record<string, unknown> {
+  /** The object at `at`; with `known`, keys outside it are reported (the agent still starts). */
+  obj(v: unknown, at: string, known?: readonly string[]): Record<string, unknown> {
     if (v === undefined || v === null) return {};
-    if (typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+    if (typeof v === 'object' && !Array.isArray(v)) {
+      const o = v as Record<string, unknown>;
+      if (known !== undefined) {
+        for (const k of Object.keys(o))
+          if (!known.includes(k))
+            this.warnings.push(`unknown config key '${at}.${k}' is ignored (${known.join(', ')})`);
+      }
+      return o;
+    }
     this.errors.push(`${at} must be an object`);
     return {};
   }
@@ -159,7 +170,7 @@ export function validateConfig(
 ): { config: AgentConfig; errors: string[]; warnings: string[] } {
   const d = defaults();
   const r = new Reader(platform);
-  const warnings: string[] = [];
+  const warnings = r.warnings;
   const o = r.obj(raw, 'config');
   for (const k of Object.keys(o)) if (!KNOWN.has(k)) warnings.push(`unknown config key '${k}' is ignored`);
   const latchKeyFolder = r.abs(o.latchKeyFolder, 'latchKeyFolder', d.latchKeyFolder);
@@ -169,10 +180,10 @@ export function validateConfig(
     if (!(k in endpoints)) warnings.push(`unknown endpoint 'endpoints.${k}' is ignored (imds, wireserver, hostga)`);
   }
   for (const name of ['imds', 'wireserver', 'hostga'] as const) {
-    const e = r.obj(eo[name], `endpoints.${name}`);
+    const e = r.obj(eo[name], `endpoints.${name}`, ['address', 'port', 'upstream']);
     const address = r.ip(e.address, `endpoints.${name}.address`, d.endpoints[name].address);
     const port = r.int(e.port, `endpoints.${name}.port`, d.endpoints[name].port, 1, 65535);
-    const u = r.obj(e.upstream, `endpoints.${name}.upstream`);
+    const u = r.obj(e.upstream, `endpoints.${name}.upstream`, ['host', 'port']);
     endpoints[name] = {
       address,
       port,
@@ -182,7 +193,7 @@ export function validateConfig(
       },
     };
   }
-  const lo = r.obj(o.listener, 'listener');
+  const lo = r.obj(o.listener, 'listener', ['address', 'port']);
   const listener = {
     address: r.ip(lo.address, 'listener.address', d.listener.address),
     port: r.int(lo.port, 'listener.port', d.listener.port, 0, 65535),
@@ -190,14 +201,14 @@ export function validateConfig(
   let metrics = d.metrics;
   if (o.metrics === null) metrics = null;
   else if (o.metrics !== undefined) {
-    const mo = r.obj(o.metrics, 'metrics');
+    const mo = r.obj(o.metrics, 'metrics', ['address', 'port']);
     metrics = {
       address: r.ip(mo.address, 'metrics.address', '127.0.0.1'),
       port: r.int(mo.port, 'metrics.port', 9464, 0, 65535),
     };
   }
-  const ao = r.obj(o.audit, 'audit');
-  const to = r.obj(o.timeouts, 'timeouts');
+  const ao = r.obj(o.audit, 'audit', ['maxBytes', 'maxFiles']);
+  const to = r.obj(o.timeouts, 'timeouts', ['headerMs', 'keepAliveMs', 'responseMs', 'connectMs']);
   const clientSockets = o.clientSockets ?? d.clientSockets;
   if (clientSockets !== 'native' && clientSockets !== 'node') {
     r.errors.push(`clientSockets must be "native" or "node" (got ${JSON.stringify(clientSockets)})`);

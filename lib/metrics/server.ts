@@ -40,7 +40,7 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
     throw new GpaError(
       'GPA_ERR_CONFIG',
       `metrics listen address '${host}' is not a loopback address: metrics may reveal usage patterns; ` +
-        `set "metricsAddress" to 127.0.0.1 (or another 127.x address) and scrape through a local collector`,
+        `set "metrics": { "address": "127.0.0.1" } (or another 127.x address) and scrape through a local collector`,
     );
   }
   const server: Server = createServer((req, res) => {

@@ -201,7 +201,14 @@ export async function checkBpfAttached(cgroupPath: string, timeoutMs: number): P
 }
 
 /** Pins present exactly when the agent runs pinned; pins with no agent mean clients are refused. */
-export function checkPins(pinDir: string, agentUp: boolean): CheckResult {
+export function checkPins(pinDir: string | null, agentUp: boolean): CheckResult {
+  if (pinDir === null)
+    return {
+      check: 'pins',
+      level: 'yellow',
+      message:
+        'pinning is off ("pinDir": null): when the agent stops or crashes, the redirect goes with it and callers reach the metadata services directly (fail-open)',
+    };
   const links = existsSync(pinDir) ? readdirSync(pinDir).filter((f) => f.startsWith('link_')) : [];
   if (links.length && !agentUp) {
     return {

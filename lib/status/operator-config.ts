@@ -17,12 +17,13 @@ export interface OperatorConfig {
   metricsPort: number;
   logFolder: string;
   latchKeyFolder: string;
-  pinDir: string;
+  /** null: the config turns pinning off ("pinDir": null). */
+  pinDir: string | null;
   cgroupPath: string | null;
   raw: Record<string, unknown>;
 }
 
-export const OPERATOR_DEFAULTS: Omit<OperatorConfig, 'source' | 'raw'> = {
+export const OPERATOR_DEFAULTS = {
   listenerAddress: '127.0.0.1',
   listenerPort: 3080,
   metricsAddress: '127.0.0.1',
@@ -31,7 +32,7 @@ export const OPERATOR_DEFAULTS: Omit<OperatorConfig, 'source' | 'raw'> = {
   latchKeyFolder: '/var/lib/azure-proxy-agent/keys',
   pinDir: '/sys/fs/bpf/guest-proxy-agent',
   cgroupPath: null,
-};
+} satisfies Omit<OperatorConfig, 'source' | 'raw'>;
 
 function str(v: unknown): string | undefined {
   return typeof v === 'string' && v.length > 0 ? v : undefined;
@@ -62,13 +63,15 @@ export function readOperatorConfig(file: string = DEFAULT_CONFIG_PATH): Operator
   return {
     source,
     ...(problem ? { problem } : {}),
-    listenerAddress: str(raw.listenerAddress) ?? str(listener.host) ?? str(listener.address) ?? d.listenerAddress,
-    listenerPort: port(raw.listenerPort) ?? port(listener.port) ?? d.listenerPort,
-    metricsAddress: str(raw.metricsAddress) ?? str(metrics.host) ?? str(metrics.address) ?? d.metricsAddress,
-    metricsPort: port(raw.metricsPort) ?? port(metrics.port) ?? d.metricsPort,
+    // The agent's own keys only (lib/agent/config.ts): a name the agent ignores must not send the
+    // operator commands somewhere the agent is not.
+    listenerAddress: str(listener.address) ?? d.listenerAddress,
+    listenerPort: port(listener.port) ?? d.listenerPort,
+    metricsAddress: str(metrics.address) ?? d.metricsAddress,
+    metricsPort: port(metrics.port) ?? d.metricsPort,
     logFolder,
     latchKeyFolder: str(raw.latchKeyFolder) ?? d.latchKeyFolder,
-    pinDir: str(raw.pinDir) ?? d.pinDir,
+    pinDir: raw.pinDir === null ? null : (str(raw.pinDir) ?? d.pinDir),
     cgroupPath: str(raw.cgroupPath) ?? null,
     raw,
   };

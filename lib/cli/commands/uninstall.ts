@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { readOperatorConfig, SERVICE_NAME } from '../../status/index.js';
+import { OPERATOR_DEFAULTS, readOperatorConfig, SERVICE_NAME } from '../../status/index.js';
 import { unitPaths } from './install.js';
 
 export const summary = 'remove the systemd service and its pinned BPF links; --purge also removes config and state';
@@ -56,7 +56,8 @@ export async function run(argv: string[]): Promise<number> {
   };
   rm(p.unitFile);
   // Only the agent's own pin folder; never the whole bpffs.
-  const pinDir = path.join(root, cfg.pinDir);
+  // Pinning off in the config now: an earlier config may still have pinned in the default folder.
+  const pinDir = path.join(root, cfg.pinDir ?? OPERATOR_DEFAULTS.pinDir);
   if (pinDir !== path.join(root, '/sys/fs/bpf')) rm(pinDir);
   if (v.purge) {
     rm(p.configFile);
