@@ -127,7 +127,11 @@ export class AgentStatus {
               ruleIds: ks.ruleIds,
               keyIncarnationId: ks.keyIncarnationId,
               health: ks.health,
-              statusMessage: keyLatchMessage({ ...ks, policy: this.policyNote }),
+              statusMessage: keyLatchMessage({
+                ...ks,
+                policy: this.policyNote,
+                wireServer: c.endpoints.wireserver.upstream.host,
+              }),
             },
           }
         : {}),

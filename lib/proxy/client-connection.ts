@@ -74,6 +74,8 @@ export class ClientConnection implements ExchangeHost {
   private requests = 0;
   private cur: Current | null = null;
   private exchange: Exchange | null = null;
+  /** The request line of a head refused while parsing (the audit record names it). */
+  private refusedLine: { method: string; target: string } | null = null;
   private readonly origin: ConnOriginLike | null;
   private readonly route: EndpointRoute | null = null;
   private readonly claims: CallerClaims | null = null;
@@ -151,6 +153,7 @@ export class ClientConnection implements ExchangeHost {
       return;
     }
     if (r.kind === 'error') {
+      if (r.method !== undefined) this.refusedLine = { method: r.method, target: r.target ?? '' };
       this.reject(r.status, codeForStatus(r.status), r.reason);
       return;
     }
@@ -446,8 +449,8 @@ export class ClientConnection implements ExchangeHost {
       comm: this.origin?.comm ?? null,
       origDst: this.origDst,
       endpoint: this.route?.name ?? null,
-      method: cur?.head.method ?? '',
-      target: cur?.head.target ?? '',
+      method: cur?.head.method ?? this.refusedLine?.method ?? '',
+      target: cur?.head.target ?? this.refusedLine?.target ?? '',
       outcome: d !== null ? d.outcome : (localOutcome ?? 'error'),
       code: code ?? d?.code ?? '',
       ruleId: d?.ruleId ?? null,

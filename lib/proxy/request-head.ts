@@ -40,7 +40,8 @@ export interface RequestHead {
 
 export type HeadResult =
   | { kind: 'incomplete' }
-  | { kind: 'error'; status: number; reason: string }
+  /** `method` and `target` once the request line was read that far (for the audit record). */
+  | { kind: 'error'; status: number; reason: string; method?: string; target?: string }
   | { kind: 'ok'; head: RequestHead; headEnd: number };
 
 const INCOMPLETE: HeadResult = { kind: 'incomplete' };
@@ -104,10 +105,12 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, limits
   }
   const minor = buf[p + 8];
   if (minor !== 48 && minor !== 49) return err(400, 'unsupported HTTP version');
-  if (!ALLOWED.has(method)) return err(405, `method ${method.slice(0, 16)} not allowed`);
   const target = buf.toString('latin1', tStart, tStart + tLen);
+  if (!ALLOWED.has(method))
+    return { kind: 'error', status: 405, reason: `method ${method.slice(0, 16)} not allowed`, method, target };
   // Origin form only: an absolute or authority form would make the agent an open proxy.
-  if (target.charCodeAt(0) !== 47) return err(400, 'only origin-form request targets are accepted');
+  if (target.charCodeAt(0) !== 47)
+    return { kind: 'error', status: 400, reason: 'only origin-form request targets are accepted', method, target };
 
   const head: RequestHead = {
     method,
@@ -121,7 +124,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, limits
     connectionTokens: null,
   };
   const bad = parseHeaderLines(buf, lineEnd + 1, headEnd + 2, head, limits);
-  if (bad !== null) return bad;
+  if (bad !== null) return bad.kind === 'error' ? { ...bad, method, target } : bad;
   return { kind: 'ok', head, headEnd: headEnd + 4 };
 }
 

@@ -90,10 +90,12 @@ export function keyLatchMessage(k: {
   statusMessage: string;
   secureChannelState: string;
   policy?: string;
+  /** The WireServer address the agent polls (168.63.129.16 unless configured otherwise). */
+  wireServer?: string;
 }): string {
   const base =
     k.health === 'degraded'
-      ? `${k.statusMessage || 'the WireServer secure channel is failing'}. Check that 168.63.129.16 is reachable from the agent; the agent's journal has each failed poll`
+      ? `${k.statusMessage || 'the WireServer secure channel is failing'}. Check that ${k.wireServer ?? '168.63.129.16'} is reachable from the agent; the agent's journal has each failed poll`
       : k.statusMessage || `secure channel ${k.secureChannelState}`;
   return k.policy ? `${base}; policy: ${k.policy}` : base;
 }

@@ -107,6 +107,9 @@ describe('gpa audit tail', () => {
     const bad = gpa('audit', 'tail', '--log', dir, '--decision', 'maybe');
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--decision is one of/);
+    const badEndpoint = gpa('audit', 'tail', '--log', dir, '--endpoint', 'bogus');
+    assert.equal(badEndpoint.status, 2);
+    assert.match(badEndpoint.stderr, /--endpoint is one of imds, wireserver, hostga \(got 'bogus'\)/);
     const missing = gpa('audit', 'tail', '--log', path.join(dir, 'nope'));
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /no ProxyAgent\.Connection\.log/);

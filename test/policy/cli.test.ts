@@ -62,6 +62,13 @@ describe('gpa policy', () => {
     assert.equal(r.status, 1);
     assert.match(r.stdout, /^audit-deny default_deny/m);
   });
+  test('simulate --help and check --help print the usage and exit 0', () => {
+    for (const sub of ['simulate', 'check']) {
+      const r = gpa(sub, '--help');
+      assert.equal(r.status, 0, sub);
+      assert.match(r.stdout, /gpa policy simulate --rules FILE/);
+    }
+  });
   test('simulate: usage errors exit 2', () => {
     assert.equal(gpa('simulate', '--rules', rules, '--url', '/x').status, 2);
     assert.equal(

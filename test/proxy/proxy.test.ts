@@ -244,6 +244,14 @@ describe('proxy forwarding', () => {
     assert.equal(ok!.signed, true);
     assert.equal(bad!.status, 405);
     assert.equal(bad!.code, 'method_not_allowed');
+    // A head refused while parsing still names its request line once that was read.
+    assert.equal(bad!.method, 'FOO');
+    assert.equal(bad!.target, '/');
+    await rawExchange(p.port, ['GET /h HTTP/1.1\r\nHost: h\r\nbad header\r\n\r\n']);
+    await rawExchange(p.port, ['GET /v HTTP/3.0\r\nHost: h\r\n\r\n']);
+    const [badHeader, badVersion] = p.audits.slice(-2);
+    assert.deepEqual([badHeader!.status, badHeader!.method, badHeader!.target], [400, 'GET', '/h']);
+    assert.deepEqual([badVersion!.status, badVersion!.method, badVersion!.target], [400, '', '']);
   });
 });
 

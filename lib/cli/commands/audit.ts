@@ -68,6 +68,10 @@ export async function run(argv: string[]): Promise<number> {
     );
     return 2;
   }
+  if (v.endpoint !== undefined && !['imds', 'wireserver', 'hostga'].includes(v.endpoint as string)) {
+    process.stderr.write(`gpa audit tail: --endpoint is one of imds, wireserver, hostga (got '${v.endpoint}')\n`);
+    return 2;
+  }
   const filter: AuditFilter = {};
   if (typeof v.user === 'string') filter.user = v.user;
   if (typeof v.uid === 'string') filter.uid = Number(v.uid);

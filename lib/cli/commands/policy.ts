@@ -31,6 +31,10 @@ class UsageError extends Error {}
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   try {
+    if ((sub === 'simulate' || sub === 'check') && (rest.includes('--help') || rest.includes('-h'))) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
     if (sub === 'simulate') return await simulate(rest);
     if (sub === 'check') return await check(rest);
     if (sub === undefined || sub === '--help' || sub === '-h') {
