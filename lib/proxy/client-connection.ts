@@ -1,5 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
+import { BodyBuffer } from './body-buffer.js';
 import { ChunkedDecoder, frameChunk } from './chunked.js';
 import type { ClientSocket } from './client-socket.js';
 import { Exchange, type ExchangeHost } from './exchange.js';
@@ -27,6 +28,8 @@ enum State {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** A buffered body (at most the 100 KiB limit) must arrive within this many head deadlines of its head. */
+const BODY_DEADLINE_HEADS = 3;
 /** Bytes a client may pipeline while its current request is in flight before reads pause. */
 const MAX_PENDING_WHILE_BUSY = 256 * 1024;
 /** How long an agent error response lingers for the client to read it before the socket is torn down. */
@@ -47,9 +50,14 @@ interface Current {
   stream: Exchange | null;
   decoder: ChunkedDecoder | null;
   need: number;
+  /** Streamed: the decoded pieces of the current read, framed and sent at once. */
   parts: Buffer[];
+  /** Buffered: the body so far (null until a body arrives in more than one piece). */
+  body: BodyBuffer | null;
   got: number;
   limit: number;
+  /** Chunked: bytes of framing and data read so far (bounded, see feedBody). */
+  wire: number;
 }
 
 /** Normalises `::ffff:a.b.c.d` to `a.b.c.d` (the kernel publishes the IPv4 form). */
@@ -127,8 +135,14 @@ export class ClientConnection implements ExchangeHost {
     if (this.state === State.Closed) return;
     this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
     if (this.state === State.Head) this.processHead();
-    else if (this.state === State.Body) this.feedBody();
-    else if (this.pending.length > MAX_PENDING_WHILE_BUSY) this.socket.pause();
+    else if (this.state === State.Body) {
+      // The idle timer alone would let a byte every few seconds hold a buffered body (and this
+      // connection) forever: it must be complete within BODY_DEADLINE_HEADS head deadlines.
+      const cur = this.cur!;
+      if (cur.stream === null && performance.now() - cur.t0 > BODY_DEADLINE_HEADS * this.ctx.timeouts.headerMs)
+        this.bodyFailed(408, 'header_timeout', 'request body too slow');
+      else this.feedBody();
+    } else if (this.pending.length > MAX_PENDING_WHILE_BUSY) this.socket.pause();
   }
 
   private processHead(): void {
@@ -180,8 +194,10 @@ export class ClientConnection implements ExchangeHost {
       decoder: null,
       need: 0,
       parts: [],
+      body: null,
       got: 0,
       limit: 0,
+      wire: 0,
     };
     this.cur = cur;
     this.state = State.Busy;
@@ -248,13 +264,30 @@ export class ClientConnection implements ExchangeHost {
     if (cur.decoder !== null) {
       const dec = cur.decoder;
       const before = dec.total;
-      const end = dec.feed(buf, 0, buf.length, (b, s, e) => cur.parts.push(b.subarray(s, e)));
+      let onData: (b: Buffer, s: number, e: number) => void;
+      if (cur.stream !== null) onData = (b, s, e) => cur.parts.push(b.subarray(s, e));
+      else {
+        const body = cur.body ?? (cur.body = new BodyBuffer(cur.limit));
+        // Checked per piece, so an oversized body is refused before it is copied.
+        onData = (b, s, e) => {
+          if (body.length + (e - s) <= cur.limit) body.push(b, s, e);
+        };
+      }
+      const end = dec.feed(buf, 0, buf.length, onData);
       if (end === -1) {
         this.bodyFailed(400, 'bad_request', dec.error ?? 'bad chunked body');
         return;
       }
       if (dec.total > cur.limit) {
         this.bodyFailed(413, 'body_too_large', `body over ${cur.limit} bytes`);
+        return;
+      }
+      // Framing is not free to the agent either: tiny chunks with long extensions would make it
+      // parse many times the body's size. Four times the limit (plus one read) is far beyond any
+      // real client's chunking.
+      cur.wire += end;
+      if (cur.wire > cur.limit * 4 + 65536) {
+        this.bodyFailed(413, 'body_too_large', `chunked framing over ${cur.limit * 4 + 65536} bytes`);
         return;
       }
       this.pending = end < buf.length ? buf.subarray(end) : null;
@@ -273,12 +306,18 @@ export class ClientConnection implements ExchangeHost {
       this.pending = used < buf.length ? buf.subarray(used) : null;
       if (cur.stream !== null) {
         if (!cur.stream.writeBody(slice)) this.socket.pause();
-      } else cur.parts.push(slice);
+      } else if (used === cur.need) {
+        // The whole body in one read (the usual case): used as it is, no copy.
+        cur.parts.push(slice);
+      } else {
+        const body = cur.body ?? (cur.body = new BodyBuffer(cur.limit, cur.need));
+        body.push(slice, 0, slice.length);
+      }
       if (cur.got < cur.need) return;
     }
     this.state = State.Busy;
     if (cur.stream !== null) cur.stream.endBody();
-    else this.forward(cur, cur.parts.length === 1 ? cur.parts[0]! : Buffer.concat(cur.parts));
+    else this.forward(cur, cur.body !== null ? cur.body.bytes() : (cur.parts[0] ?? EMPTY));
   }
 
   /** The request body is bad or stalled: an agent error, or a dropped connection once a response started. */
@@ -499,7 +538,8 @@ export class ClientConnection implements ExchangeHost {
     switch (this.state) {
       case State.Head:
         if (this.pending !== null) this.reject(408, 'header_timeout', 'request head too slow');
-        else if (performance.now() - this.lastActive >= this.ctx.timeouts.keepAliveMs) {
+        else if (this.requests === 0 || performance.now() - this.lastActive >= this.ctx.timeouts.keepAliveMs) {
+          // A connection that never sent a request gets the head's deadline, not the idle one.
           // Closed: a client that keeps its side open cannot start another request here.
           this.state = State.Closed;
           this.socket.end();

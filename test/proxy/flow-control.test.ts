@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
 import { describe, it } from 'node:test';
-import { rawExchange, startProxy, startRawUpstream, startUpstream, statuses, type TestProxy } from './helpers.js';
+import {
+  CLIENT_SOCKETS,
+  rawExchange,
+  startProxy,
+  startRawUpstream,
+  startUpstream,
+  statuses,
+  type TestProxy,
+} from './helpers.js';
 
 // Backpressure, stalls and deadlines: a connection must neither hang, nor buffer without bound, nor
 // outlive its deadlines, whatever the client or the upstream does.
@@ -127,6 +135,54 @@ describe('closing deadlines', () => {
       }
       assert.deepEqual(statuses(got), [200]);
       assert.equal(open, 0, 'the agent still holds the connection after 3 s');
+    } finally {
+      s.destroy();
+      await p.close();
+      await up.close();
+    }
+  });
+
+  // With the addon's sockets the kernel holds a silent connection (TCP_DEFER_ACCEPT, 10 s) before the
+  // agent ever sees it; the net.Socket run of these tests checks what the agent then does.
+  const deferred = CLIENT_SOCKETS === 'native' && 'native sockets: a silent connection waits in the kernel first';
+  it('a connection that never sends a request is closed at the head deadline, not the idle one', {
+    skip: deferred,
+  }, async () => {
+    const up = await startUpstream();
+    const p = await startProxy(up.port, { timeouts: { headerMs: 200, keepAliveMs: 60_000 } });
+    const s = net.connect(p.port, '127.0.0.1');
+    s.on('error', () => {});
+    try {
+      const ended = await new Promise<boolean>((resolve) => {
+        s.once('end', () => resolve(true));
+        setTimeout(() => resolve(false), 3000);
+      });
+      assert.ok(ended, 'the agent still holds a silent connection after 3 s');
+      assert.equal(await connectionsAfter(p, 1000), 0);
+    } finally {
+      s.destroy();
+      await p.close();
+      await up.close();
+    }
+  });
+
+  it('a buffered body trickled a byte at a time gets 408 at its total deadline, not never', async () => {
+    const up = await startUpstream();
+    // headerMs 200: each byte comes well within the idle deadline; the body's total is 3 × 200 ms.
+    const p = await startProxy(up.port, { timeouts: { headerMs: 200 } });
+    const s = net.connect(p.port, '127.0.0.1');
+    s.on('error', () => {});
+    let got = '';
+    s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    try {
+      s.write('POST /m HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n');
+      for (let i = 0; i < 40 && got === '' && !s.destroyed; i++) {
+        await sleep(100);
+        s.write('x');
+      }
+      assert.deepEqual(statuses(got), [408]);
+      assert.match(got, /request body too slow/);
+      assert.equal(up.seen.length, 0);
     } finally {
       s.destroy();
       await p.close();
