@@ -1,4 +1,4 @@
-import { redactCmdline } from '../identity/index.js';
+import { MAX_CMDLINE, redactCmdline } from '../identity/index.js';
 import type { CallerClaims, RequestAuditRecord } from '../proxy/index.js';
 
 // A request's line is mostly text that does not change from request to request: the caller, comm,
@@ -147,7 +147,15 @@ const MAX_CACHED_TARGET_LENGTH = 1024;
 function targetText(target: string): string {
   let t = targetTexts.get(target);
   if (t === undefined) {
-    t = str(target.includes('?') ? redactCmdline(target) : target);
+    // A query may hold secrets (redactCmdline also cuts at MAX_CMDLINE); a path is only cut, so a
+    // record never carries the 8 KiB a target may have.
+    t = str(
+      target.includes('?')
+        ? redactCmdline(target)
+        : target.length > MAX_CMDLINE
+          ? target.slice(0, MAX_CMDLINE) + '…'
+          : target,
+    );
     if (target.length > MAX_CACHED_TARGET_LENGTH) return t;
     if (targetTexts.size >= MAX_CACHED_TARGETS) targetTexts.clear();
     targetTexts.set(target, t);

@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import { closeSync, openSync, readFileSync, readlinkSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readlinkSync, readSync, statSync } from 'node:fs';
 
 /** What /proc says about a process right now. */
 export interface ProcFacts {
@@ -11,12 +11,27 @@ export interface ProcFacts {
   containerId: string | null;
 }
 
+/**
+ * At most `max` bytes of a /proc file. Read by size, not whole: a process controls its own command
+ * line (megabytes of arguments), and this runs on the accept path of every new caller.
+ */
 function read(path: string, max = 16 * 1024, encoding: 'latin1' | 'utf8' = 'latin1'): string | null {
+  let fd = -1;
   try {
-    const b = readFileSync(path);
-    return b.toString(encoding, 0, Math.min(b.length, max));
+    fd = openSync(path, 'r');
+    const b = Buffer.allocUnsafe(max);
+    let n = 0;
+    // /proc text files may come in several reads (cmdline crosses pages); stop at max or EOF.
+    while (n < max) {
+      const got = readSync(fd, b, n, max - n, null);
+      if (got === 0) break;
+      n += got;
+    }
+    return b.toString(encoding, 0, n);
   } catch {
     return null;
+  } finally {
+    if (fd !== -1) closeSync(fd);
   }
 }
 

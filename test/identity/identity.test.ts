@@ -50,6 +50,40 @@ describe('command-line redaction', () => {
     assert.equal(redactCmdline('evil\n{"forged":true}\r\u0007'), 'evil {"forged":true}  ');
     assert.ok(redactCmdline('a'.repeat(50_000)).length <= 1025);
   });
+
+  it('takes time linear in the length, whatever the caller puts in its command line', () => {
+    // Each ran quadratically in some expression before (`a.a.a…`: 65 ms for 16 KiB; linear is
+    // under 1 ms). Any caller controls its command line, and redaction runs for each new process.
+    const hostile = ['a.', 'a-', 'a+', 'eyJaaaa.', 'token ', 'bearer ', 'x://u:', 'A1a/'].map((u) =>
+      u.repeat(Math.ceil(16384 / u.length)),
+    );
+    for (const h of hostile) redactCmdline(h); // warm up
+    const t0 = performance.now();
+    for (let i = 0; i < 3; i++) for (const h of hostile) redactCmdline(h);
+    const ms = (performance.now() - t0) / 3;
+    assert.ok(ms < 40, `eight 16 KiB hostile command lines took ${ms.toFixed(1)} ms`);
+  });
+});
+
+describe('reading /proc', () => {
+  it("keeps at most 16 KiB of a command line, however long the process's arguments are", async () => {
+    // 1 MiB of arguments (one argument may be at most 128 KiB).
+    const args = Array.from({ length: 16 }, () => 'x'.repeat(64 * 1024));
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 5000)', ...args], {
+      stdio: 'ignore',
+    });
+    try {
+      let facts = null;
+      for (let i = 0; i < 100 && !(facts?.rawCmdline.includes('xxx') ?? false); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        facts = readProcFacts(child.pid!);
+      }
+      assert.ok(facts?.rawCmdline.includes('setTimeout'), 'the command line was read');
+      assert.ok(facts!.rawCmdline.length <= 16 * 1024, `read ${facts!.rawCmdline.length} characters`);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
 });
 
 /** Waits until the child has exec'd (its comm is the new program's). */
