@@ -2,7 +2,7 @@ import path from 'node:path';
 import { AuditLog } from '../audit/index.js';
 import type { KeyKeeper, KeySnapshot } from '../keykeeper/index.js';
 import { type AgentMetrics, createAgentMetrics, type MetricsServer, startMetricsServer } from '../metrics/index.js';
-import { closeSelfTestPool, type PolicySnapshot } from '../policy/index.js';
+import { closeSelfTestPool, loadSelfTestPool, type PolicySnapshot } from '../policy/index.js';
 import type { EndpointRoute } from '../proxy/index.js';
 import * as redirector from '../redirector/index.js';
 import type { StatusDocument } from '../status/index.js';
@@ -106,6 +106,7 @@ export class Agent {
   async start(): Promise<void> {
     const c = this.config;
     const status = this.status;
+    loadSelfTestPool(); // now, while descriptors are surely free (see loadSelfTestPool)
     status.startWriter();
     this.provisionTimer = setTimeout(() => {
       status.provisioning.timeUp();

@@ -12,7 +12,7 @@ export { evilTwins, selfTestSnapshot } from './evil-twin.js';
 export { LOCAL_RULE_FILES, readLocalRuleFile, wantsLocalRules } from './local-rules.js';
 export type { LoadedRules, RulesFileShape } from './rules-file.js';
 export { loadRulesFile, rulesFromText } from './rules-file.js';
-export { closeSelfTestPool, compilePolicyChecked, runSelfTest } from './selftest.js';
+export { closeSelfTestPool, compilePolicyChecked, loadSelfTestPool, runSelfTest } from './selftest.js';
 export type { StrictJsonResult } from './strict-json.js';
 export { MAX_POLICY_TEXT_BYTES, parseStrictJson } from './strict-json.js';
 export type { Access, CallerClaims, Decision, Endpoint, Mode, PolicyProblem, PolicyRequest } from './types.js';

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import type { Piscina } from 'piscina';
 import { type CompileInput, type CompileResult, compilePolicy } from './compile.js';
 import { localFileKey, readLocalRuleFile, wantsLocalRules } from './local-rules.js';
@@ -5,6 +6,7 @@ import type { SelfTestTask } from './selftest-messages.js';
 import { ENDPOINTS, type PolicyProblem } from './types.js';
 
 const WORKER = new URL('./selftest-worker.js', import.meta.url).href;
+const require = createRequire(import.meta.url);
 let ownPool: Piscina | null = null;
 
 /**
@@ -12,24 +14,49 @@ let ownPool: Piscina | null = null;
  * lib/policy (the data-plane workers too) would otherwise pay piscina's module graph (~1.5 MiB RSS
  * measured in the agent) for a pool only the control plane uses.
  */
+let PiscinaClass: typeof Piscina | null = null;
+
+/**
+ * Loads piscina now. The control plane calls this at start: a load attempted later, while the
+ * process has no descriptor left (EMFILE), fails, and the module loader remembers that failure
+ * (package.json reads are cached, misses included), which would break every self-test after it.
+ */
+export function loadSelfTestPool(): void {
+  PiscinaClass ??= (require('piscina') as typeof import('piscina')).Piscina;
+}
+
 async function pool(): Promise<Piscina> {
   if (ownPool === null) {
-    const { Piscina } = await import('piscina');
+    loadSelfTestPool();
+    const Piscina = PiscinaClass!;
     // One thread is enough: a policy change is rare, and the point is to keep it off the data plane.
     // The thread ends as soon as it is idle (idleTimeout 0): an idle isolate costs ~9 MiB of RSS,
     // while starting one again takes tens of milliseconds once per policy change. No run/wait
     // histograms (recordTiming): nothing reads them, and each holds ~350 KiB of native memory.
-    ownPool ??= new Piscina({
-      filename: WORKER,
-      maxThreads: 1,
-      minThreads: 0,
-      idleTimeout: 0,
-      execArgv: [],
-      recordTiming: false,
-    });
+    if (ownPool === null) {
+      const p = new Piscina({
+        filename: WORKER,
+        maxThreads: 1,
+        minThreads: 0,
+        idleTimeout: 0,
+        execArgv: [],
+        recordTiming: false,
+      });
+      // A thread that cannot start (no file descriptors or memory left) is an 'error' event when no
+      // task waits on it: unhandled, it would end the agent. Such a pool also stops starting
+      // threads for good, so it is dropped; the next self-test gets a new one.
+      p.on('error', () => {
+        if (ownPool === p) ownPool = null;
+        void p.destroy().catch(() => {});
+      });
+      ownPool = p;
+    }
   }
   return ownPool;
 }
+
+/** The longest a self-test may take before it counts as failed to run (the pool is then renewed). */
+const SELF_TEST_TIMEOUT_MS = 30_000;
 
 /** Stops the module's own worker pool (tests and shutdown). */
 export async function closeSelfTestPool(): Promise<void> {
@@ -62,7 +89,23 @@ function taskOf(input: CompileInput): SelfTestTask {
 
 /** Runs the evil-twin self-test in a piscina worker; resolves to its problems (empty = passed). */
 export async function runSelfTest(input: CompileInput, opts: { pool?: Piscina } = {}): Promise<PolicyProblem[]> {
-  return (await (opts.pool ?? (await pool())).run(taskOf(input))) as PolicyProblem[];
+  const p = opts.pool ?? (await pool());
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      if (p === ownPool) {
+        ownPool = null;
+        void p.destroy().catch(() => {});
+      }
+      reject(new Error(`the policy self-test did not finish within ${SELF_TEST_TIMEOUT_MS / 1000} s`));
+    }, SELF_TEST_TIMEOUT_MS);
+    timer.unref();
+  });
+  try {
+    return (await Promise.race([p.run(taskOf(input)), timedOut])) as PolicyProblem[];
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
