@@ -1,9 +1,10 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AuditLog } from '../audit/index.js';
 import type { KeyKeeper, KeySnapshot } from '../keykeeper/index.js';
 import { type AgentMetrics, createAgentMetrics, type MetricsServer, startMetricsServer } from '../metrics/index.js';
 import { closeSelfTestPool, loadSelfTestPool, type PolicySnapshot } from '../policy/index.js';
-import type { EndpointRoute } from '../proxy/index.js';
+import { type ConnectionLimits, defaultConnectionLimits, type EndpointRoute, openFilesLimit } from '../proxy/index.js';
 import * as redirector from '../redirector/index.js';
 import type { StatusDocument } from '../status/index.js';
 import { AgentStatus, type Log } from './agent-status.js';
@@ -62,6 +63,7 @@ export class Agent {
       port: config.listener.port,
       routes: this.routes(),
       timeouts: config.timeouts,
+      connections: connectionLimits(config),
       redirect: config.redirect,
       metrics: config.metrics !== null,
       onAudit: (b) => {
@@ -219,5 +221,25 @@ export class Agent {
   /** Where the audit log lives. */
   get auditFile(): string {
     return path.join(this.config.logFolder, 'ProxyAgent.Connection.log');
+  }
+}
+
+/** The agent's connection limits: the config's, else derived from this process's open-files limit. */
+export function connectionLimits(config: AgentConfig): ConnectionLimits {
+  const derived = defaultConnectionLimits(openFilesLimit(() => readTextOrNull('/proc/self/limits')));
+  const total = config.connections.total ?? derived.total;
+  return {
+    total,
+    perUser:
+      config.connections.perUser ??
+      (config.connections.total === null ? derived.perUser : Math.max(1, Math.floor(total / 8))),
+  };
+}
+
+function readTextOrNull(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return null;
   }
 }

@@ -40,6 +40,12 @@ export interface AgentConfig {
   metrics: { address: string; port: number } | null;
   audit: { maxBytes: number; maxFiles: number };
   timeouts: { headerMs: number; keepAliveMs: number; responseMs: number; connectMs: number };
+  /**
+   * Client connections the agent holds at once: `total` (non-root callers together at most three
+   * quarters of it) and `perUser` (any one non-root uid; unattributed connections share one such
+   * share). null: derived from the open-files limit at start (lib/proxy/connection-limits.ts).
+   */
+  connections: { total: number | null; perUser: number | null };
   drainSeconds: number;
   /** Provisioning gives up (reports finished with an error) this long after start if not ready. */
   provisionTimeoutSeconds: number;
@@ -70,6 +76,7 @@ function defaults(): AgentConfig {
     metrics: { address: '127.0.0.1', port: 9464 },
     audit: { maxBytes: 20 * 1024 * 1024, maxFiles: 5 },
     timeouts: { headerMs: 10_000, keepAliveMs: 60_000, responseMs: 30_000, connectMs: 5_000 },
+    connections: { total: null, perUser: null },
     drainSeconds: 5,
     provisionTimeoutSeconds: 120,
   };
@@ -91,6 +98,7 @@ const KNOWN = new Set([
   'metrics',
   'audit',
   'timeouts',
+  'connections',
   'drainSeconds',
   'provisionTimeoutSeconds',
 ]);
@@ -209,6 +217,9 @@ export function validateConfig(
   }
   const ao = r.obj(o.audit, 'audit', ['maxBytes', 'maxFiles']);
   const to = r.obj(o.timeouts, 'timeouts', ['headerMs', 'keepAliveMs', 'responseMs', 'connectMs']);
+  const co = r.obj(o.connections, 'connections', ['total', 'perUser']);
+  const optionalInt = (v: unknown, at: string, min: number, max: number): number | null =>
+    v === undefined || v === null ? null : r.int(v, at, min, min, max);
   const clientSockets = o.clientSockets ?? d.clientSockets;
   if (clientSockets !== 'native' && clientSockets !== 'node') {
     r.errors.push(`clientSockets must be "native" or "node" (got ${JSON.stringify(clientSockets)})`);
@@ -247,6 +258,10 @@ export function validateConfig(
       keepAliveMs: r.int(to.keepAliveMs, 'timeouts.keepAliveMs', d.timeouts.keepAliveMs, 100, 3_600_000),
       responseMs: r.int(to.responseMs, 'timeouts.responseMs', d.timeouts.responseMs, 100, 600_000),
       connectMs: r.int(to.connectMs, 'timeouts.connectMs', d.timeouts.connectMs, 100, 600_000),
+    },
+    connections: {
+      total: optionalInt(co.total, 'connections.total', 16, 1_000_000),
+      perUser: optionalInt(co.perUser, 'connections.perUser', 1, 1_000_000),
     },
     drainSeconds: r.int(o.drainSeconds, 'drainSeconds', d.drainSeconds, 0, 300),
     provisionTimeoutSeconds: r.int(

@@ -1,5 +1,5 @@
 // Public surface of lib/agent: the agent process (config, start-up order, workers, shutdown).
-export { Agent, type Log } from './agent.js';
+export { Agent, connectionLimits, type Log } from './agent.js';
 export {
   type AgentConfig,
   DEFAULT_CONFIG_FILE,

@@ -1,6 +1,6 @@
 import type { AuditBatch } from '../audit/index.js';
 import type { CompileInput } from '../policy/index.js';
-import type { EndpointRoute, ProxyTimeouts } from '../proxy/index.js';
+import type { ConnectionLimits, EndpointRoute, ProxyTimeouts } from '../proxy/index.js';
 import type { ProvisionSnapshot } from '../status/index.js';
 
 /**
@@ -20,6 +20,8 @@ export interface WorkerInit {
   /** false: no eBPF lookups (every connection is unattributed); tests only. */
   redirect: boolean;
   metrics: boolean;
+  /** This worker's share of the agent's connection limits. */
+  connections: ConnectionLimits;
 }
 
 /** Main → worker: everything a request needs from the control plane. */

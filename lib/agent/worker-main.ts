@@ -97,7 +97,10 @@ const ctx: ProxyContext = {
 const socketIo = init.clientSockets === 'native' ? clientSocketIo() : null;
 /** Requests are signed by the addon where it has HMAC-SHA256 (Linux), else by node:crypto. */
 const hmac = nativeHmac();
-const listener = new ProxyListener(ctx, { io: socketIo !== null ? nativeIoFor(socketIo) : null });
+const listener = new ProxyListener(ctx, {
+  io: socketIo !== null ? nativeIoFor(socketIo) : null,
+  limits: init.connections,
+});
 /**
  * Until the first snapshot, connections are accepted (and attributed) but not served, for at most
  * this long: right after a restart a client waits a moment instead of getting 503 `no_policy`.

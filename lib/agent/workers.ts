@@ -1,6 +1,6 @@
 import { type ResourceLimits, Worker } from 'node:worker_threads';
 import type { AuditBatch } from '../audit/index.js';
-import type { EndpointRoute, ProxyTimeouts } from '../proxy/index.js';
+import { type ConnectionLimits, type EndpointRoute, type ProxyTimeouts, perWorker } from '../proxy/index.js';
 import { createReusePortListener } from '../redirector/index.js';
 import { isMessage, type MainToWorker, type SnapshotMessage, type WorkerInit, type WorkerToMain } from './messages.js';
 
@@ -65,6 +65,8 @@ export interface WorkerSetOptions {
   port: number;
   routes: EndpointRoute[];
   timeouts: ProxyTimeouts;
+  /** The whole agent's connection limits; each worker gets its share. */
+  connections: ConnectionLimits;
   redirect: boolean;
   metrics: boolean;
   onAudit: (batch: AuditBatch) => void;
@@ -138,6 +140,7 @@ export class WorkerSet {
       timeouts: this.opts.timeouts,
       redirect: this.opts.redirect,
       metrics: this.opts.metrics,
+      connections: perWorker(this.opts.connections, this.opts.count),
     };
     // Workers inherit execArgv unless told otherwise (a --cpu-prof or --inspect would apply to each).
     const w = new Worker(WORKER_FILE, { workerData: init, execArgv: [], resourceLimits: workerResourceLimits() });

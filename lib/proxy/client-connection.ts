@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { BodyBuffer } from './body-buffer.js';
 import { ChunkedDecoder, frameChunk } from './chunked.js';
 import type { ClientSocket } from './client-socket.js';
+import { UNATTRIBUTED_UID } from './connection-limits.js';
 import { Exchange, type ExchangeHost } from './exchange.js';
 import { answerLocalPath } from './local-paths.js';
 import { parseRequestHead, type RequestHead } from './request-head.js';
@@ -34,6 +35,8 @@ const BODY_DEADLINE_HEADS = 3;
 const MAX_PENDING_WHILE_BUSY = 256 * 1024;
 /** How long an agent error response lingers for the client to read it before the socket is torn down. */
 const LINGER_MS = 2000;
+/** The same for a connection refused over its limit: short, as a flood of them must not hold descriptors. */
+const REFUSED_LINGER_MS = 200;
 
 let nextConnectionId = 1;
 
@@ -458,6 +461,33 @@ export class ClientConnection implements ExchangeHost {
   }
 
   /** The socket is torn down `ms` from now, whatever the client still sends. */
+  /** The uid the connection counts under for the connection limits (UNATTRIBUTED_UID: none). */
+  get callerUid(): number {
+    return this.claims?.uid ?? this.origin?.uid ?? UNATTRIBUTED_UID;
+  }
+
+  /**
+   * Over its caller's connection limit (see connection-limits.ts): 503 at once, nothing read. Not
+   * audited (a flood of these must not flush the audit log); the metrics hook counts it.
+   */
+  refuseOverLimit(): void {
+    this.state = State.Closed;
+    this.ctx.onRequestDone?.({
+      endpoint: this.route?.name ?? null,
+      outcome: null,
+      status: 503,
+      code: 'too_many_connections',
+      attributed: true,
+      addedSeconds: null,
+      upstreamSeconds: null,
+      upstreamError: null,
+      audit: null,
+    });
+    const detail = 'too many open connections from this caller; close some and retry';
+    this.socket.end(localResponse(503, errorBody(503, 'too_many_connections', detail)));
+    this.linger(REFUSED_LINGER_MS);
+  }
+
   private linger(ms = LINGER_MS): void {
     this.pending = null;
     setTimeout(() => this.socket.destroy(), ms).unref();

@@ -3,6 +3,14 @@
 export { ChunkedDecoder } from './chunked.js';
 export { ClientConnection, normalizeAddress } from './client-connection.js';
 export type { ClientSocket } from './client-socket.js';
+export {
+  ConnectionCounter,
+  type ConnectionLimits,
+  defaultConnectionLimits,
+  openFilesLimit,
+  perWorker,
+  UNATTRIBUTED_UID,
+} from './connection-limits.js';
 export { type ListenSpec, ProxyListener, type ProxyListenerOptions } from './listener.js';
 export { NativeClientSocket, NativeIo, nativeIoFor } from './native-io.js';
 export {

@@ -3,6 +3,7 @@ import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { ClientConnection } from './client-connection.js';
 import type { ClientSocket } from './client-socket.js';
+import { ConnectionCounter, type ConnectionLimits } from './connection-limits.js';
 import type { NativeIo } from './native-io.js';
 import { RequestMemos } from './request-memo.js';
 import type { ProxyContext, ProxySnapshot } from './types.js';
@@ -27,6 +28,8 @@ export interface ProxyListenerOptions {
    * is used as given.
    */
   io?: NativeIo | null;
+  /** This worker's connection limits (connection-limits.ts); none when absent (tests). */
+  limits?: ConnectionLimits | null;
 }
 
 /**
@@ -45,6 +48,7 @@ export class ProxyListener {
   /** Connections accepted while held (before the first snapshot); null when not holding. */
   private held: ClientConnection[] | null = null;
   private holdTimer: NodeJS.Timeout | null = null;
+  private readonly counter: ConnectionCounter | null;
 
   constructor(
     readonly ctx: ProxyContext,
@@ -52,6 +56,7 @@ export class ProxyListener {
   ) {
     this.pool = new UpstreamPool({ connectTimeoutMs: ctx.timeouts.connectMs, ...opts.pool });
     this.io = opts.io ?? null;
+    this.counter = opts.limits ? new ConnectionCounter(opts.limits) : null;
     if (this.io === null) {
       this.server = net.createServer({ noDelay: true }, (socket) => this.accepted(socket));
       this.server.on('error', () => {});
@@ -67,6 +72,15 @@ export class ProxyListener {
     try {
       // Attribution and claims happen now, at accept, even while held (the caller may exit soon).
       const c = new ClientConnection(socket, this.ctx, this.pool, this.memos);
+      const counter = this.counter;
+      if (counter !== null) {
+        const uid = c.callerUid;
+        if (!counter.take(uid)) {
+          c.refuseOverLimit();
+          return;
+        }
+        socket.once('close', () => counter.release(uid));
+      }
       this.live.add(c);
       socket.once('close', () => this.live.delete(c));
       if (this.held !== null) {

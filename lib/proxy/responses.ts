@@ -74,6 +74,7 @@ export const DataPlaneCodes = {
   headers_too_large: 'request target over 8 KiB (414) or header block over 32 KiB (431)',
   unattributed: 'connection not redirected by the agent, no kernel record (421)',
   no_policy: 'no policy snapshot yet',
+  too_many_connections: 'the caller holds too many open connections (503; see connection limits)',
   header_timeout: 'request head or body too slow (408)',
   upstream_unreachable: 'metadata service refused or reset the connection (502)',
   upstream_connect_timeout: 'connect to the metadata service timed out (503)',

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { validateConfig } from '../../lib/agent/index.js';
+import { connectionLimits, validateConfig } from '../../lib/agent/index.js';
 import { checkPins, OPERATOR_DEFAULTS, readOperatorConfig } from '../../lib/status/index.js';
 
 test('unknown keys are reported at every depth, naming the path and the keys that exist', () => {
@@ -61,4 +61,21 @@ test("the operator commands read the agent's keys only, and pinDir null as off",
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('connection limits: derived from the open-files limit unless set, and checked when set', () => {
+  const derived = connectionLimits(validateConfig({}).config);
+  assert.ok(derived.total >= 64 && derived.total <= 16384, JSON.stringify(derived));
+  assert.deepEqual(connectionLimits(validateConfig({ connections: { total: 1000 } }).config), {
+    total: 1000,
+    perUser: 125,
+  });
+  assert.deepEqual(connectionLimits(validateConfig({ connections: { total: 1000, perUser: 10 } }).config), {
+    total: 1000,
+    perUser: 10,
+  });
+  assert.match(
+    validateConfig({ connections: { total: 4 } }).errors.join('\n'),
+    /connections\.total must be an integer from 16/,
+  );
 });

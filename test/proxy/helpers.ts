@@ -4,6 +4,7 @@ import http from 'node:http';
 import net from 'node:net';
 import {
   type CallerClaims,
+  type ConnectionLimits,
   type ConnOriginLike,
   DEFAULT_BODY_LIMITS,
   DEFAULT_HEAD_LIMITS,
@@ -169,6 +170,10 @@ export async function startProxy(
     peerUid?: number | null;
     /** The claims of each connection (default: a new object per connection, like an unshared resolver answer). */
     claims?: () => CallerClaims;
+    /** The uid of each new connection (default: `uid` for all). */
+    uidFor?: () => number;
+    /** Connection limits of the listener (default: none). */
+    limits?: ConnectionLimits;
   } = {},
 ): Promise<TestProxy> {
   const key = randomBytes(32);
@@ -209,8 +214,13 @@ export async function startProxy(
         upstream: { host: '127.0.0.1', port: upstreamPort },
       },
     ],
-    lookup: () => (opts.attributed === false ? null : origin),
-    claims: opts.claims ?? (() => claims(opts.uid ?? 1000)),
+    lookup: () => {
+      if (opts.attributed === false) return null;
+      if (opts.uidFor === undefined) return origin;
+      const uid = opts.uidFor();
+      return { ...origin, uid, gid: uid };
+    },
+    claims: opts.claims ?? ((o: ConnOriginLike) => claims(opts.uidFor === undefined ? (opts.uid ?? 1000) : o.uid)),
     directPeerUid: () => (opts.peerUid === undefined ? 0 : opts.peerUid),
     audit: (r) => {
       audits.push(r);
@@ -223,7 +233,7 @@ export async function startProxy(
     notifyKeyKeeper: null,
     draining: false,
   };
-  const listener = new ProxyListener(ctx, { io: testSocketIo() });
+  const listener = new ProxyListener(ctx, { io: testSocketIo(), limits: opts.limits ?? null });
   const addr = await listener.listen({ host: '127.0.0.1', port: 0 });
   return { port: addr.port, listener, audits, done, key, close: () => listener.close(200) };
 }
