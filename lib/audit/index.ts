@@ -3,4 +3,10 @@
 export { type AuditBatch, AuditBatcher, type BatcherOptions, transferList } from './batcher.js';
 export { asciiJson, formatAuditLine } from './format.js';
 export { AUDIT_LOG_NAME, AuditLog, type AuditLogOptions } from './log-file.js';
-export { ConnectionSummaries, type SummaryDelta, type SummaryEntry, summaryOf } from './summaries.js';
+export {
+  ConnectionSummaries,
+  MAX_SUMMARY_ROWS,
+  type SummaryDelta,
+  type SummaryEntry,
+  summaryOf,
+} from './summaries.js';

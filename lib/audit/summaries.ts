@@ -17,7 +17,12 @@ export type SummaryDelta = [key: string, entry: Omit<SummaryEntry, 'count'>, cou
 
 const BUCKET_MS = 15 * 60 * 1000;
 const KEEP_MS = 4 * 60 * 60 * 1000;
-const MAX_KEYS_PER_BUCKET = 2000;
+// A caller controls its summary key (a process may rewrite its command line, fork at will): a bucket
+// keeps this many keys (the rest are counted in one overflow row), and status.json gets the rows
+// with the highest counts, the rest summed in one row, so neither memory nor the document (written
+// every minute and posted to every worker) grows with what a caller does.
+const MAX_KEYS_PER_BUCKET = 256;
+export const MAX_SUMMARY_ROWS = 100;
 
 /** The summary key and row of one request. */
 export function summaryOf(r: RequestAuditRecord): { key: string; entry: Omit<SummaryEntry, 'count'>; failed: boolean } {
@@ -156,5 +161,19 @@ function merge(table: Map<number, Map<string, SummaryEntry>>): SummaryEntry[] {
       else have.count += row.count;
     }
   }
-  return [...out.values()].sort((a, b) => b.count - a.count);
+  const rows = [...out.values()].sort((a, b) => b.count - a.count);
+  if (rows.length <= MAX_SUMMARY_ROWS) return rows;
+  const kept = rows.slice(0, MAX_SUMMARY_ROWS - 1);
+  const rest = rows.slice(MAX_SUMMARY_ROWS - 1);
+  kept.push({
+    userName: '(other)',
+    userGroups: null,
+    ip: '',
+    port: 0,
+    processFullPath: null,
+    processCmdLine: '',
+    responseStatus: '',
+    count: rest.reduce((n, r) => n + r.count, 0),
+  });
+  return kept;
 }

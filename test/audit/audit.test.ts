@@ -3,7 +3,14 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { AUDIT_LOG_NAME, AuditBatcher, AuditLog, ConnectionSummaries, summaryOf } from '../../lib/audit/index.js';
+import {
+  AUDIT_LOG_NAME,
+  AuditBatcher,
+  AuditLog,
+  ConnectionSummaries,
+  MAX_SUMMARY_ROWS,
+  summaryOf,
+} from '../../lib/audit/index.js';
 import type { RequestAuditRecord } from '../../lib/proxy/index.js';
 
 const dirs: string[] = [];
@@ -235,5 +242,29 @@ describe('connection summaries', () => {
     now += 4 * 60 * 60 * 1000;
     assert.deepEqual(s.connectionSummary(), []);
     assert.equal(s.bucketStarts().length, 0);
+  });
+
+  it('stays bounded whatever keys callers make: per bucket, and in what status.json gets', () => {
+    let now = Date.UTC(2025, 0, 1, 0, 0, 0);
+    const s = new ConnectionSummaries(() => now);
+    // A forking caller rewriting its command line: a new key per request, for two hours.
+    for (let bucket = 0; bucket < 8; bucket++) {
+      const deltas: Parameters<ConnectionSummaries['add']>[0] = [];
+      for (let i = 0; i < 3000; i++) {
+        const r = summaryOf(rec(i, { outcome: 'deny', status: 403 }));
+        deltas.push([`${r.key}-${bucket}-${i}`, { ...r.entry, processCmdLine: `x ${bucket} ${i}` }, 1, true]);
+      }
+      s.add(deltas);
+      now += 15 * 60 * 1000;
+    }
+    for (const rows of [s.connectionSummary(), s.failedAuthenticateSummary()]) {
+      assert.equal(rows.length, MAX_SUMMARY_ROWS);
+      assert.equal(rows.at(-1)!.userName, '(other)');
+      assert.equal(
+        rows.reduce((n, r) => n + r.count, 0),
+        8 * 3000,
+        'every request is still counted',
+      );
+    }
   });
 });
