@@ -10,11 +10,12 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { Agent, validateConfig } from '../../lib/agent/index.js';
+import { Agent } from '../../lib/agent/index.js';
 import { AUDIT_LOG_NAME } from '../../lib/audit/index.js';
 import { type Emulator, startEmulator } from '../../lib/emulator/index.js';
 import type { StatusDocument } from '../../lib/status/index.js';
 import { parseExposition, series } from '../metrics/parse-exposition.js';
+import { inProcessAgentConfig } from './agent-fixture.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'gpa-agent-observability-'));
 const logFolder = path.join(dir, 'log');
@@ -61,24 +62,11 @@ async function until(what: string, ok: () => boolean | Promise<boolean>, timeout
 
 before(async () => {
   emulator = await startEmulator({ control: null, settings: { enabled: false } });
-  const a = emulator.addresses;
-  const { config, errors } = validateConfig({
-    logFolder,
-    latchKeyFolder: path.join(dir, 'keys'),
-    redirect: false,
-    pinDir: null,
+  const config = inProcessAgentConfig(emulator, dir, {
     workers: 2,
     clientSockets: 'node',
-    endpoints: {
-      imds: { address: a.imds.host, port: a.imds.port },
-      wireserver: { address: a.wireserver.host, port: a.wireserver.port },
-      hostga: { address: a.hostga.host, port: a.hostga.port },
-    },
-    listener: { address: '127.0.0.1', port: 0 },
     metrics: { address: '127.0.0.1', port: 0 },
-    drainSeconds: 1,
   });
-  assert.deepEqual(errors, []);
   agent = new Agent(config, (level, message) => logged.push(`${level} ${message}`));
   await agent.start();
 });

@@ -8,9 +8,10 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { Agent, validateConfig } from '../../lib/agent/index.js';
+import { Agent } from '../../lib/agent/index.js';
 import { type Emulator, startEmulator } from '../../lib/emulator/index.js';
 import type { StatusDocument } from '../../lib/status/index.js';
+import { inProcessAgentConfig } from './agent-fixture.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'gpa-agent-status-'));
 const statusFile = path.join(dir, 'log', 'status.json');
@@ -35,23 +36,7 @@ before(async () => {
     control: null,
     settings: { enabled: true, modes: { imds: 'audit', wireserver: 'audit' } },
   });
-  const a = emulator.addresses;
-  const { config, errors } = validateConfig({
-    logFolder: path.join(dir, 'log'),
-    latchKeyFolder: path.join(dir, 'keys'),
-    pollKeyStatusIntervalInSeconds: 1,
-    redirect: false,
-    pinDir: null,
-    endpoints: {
-      imds: { address: a.imds.host, port: a.imds.port },
-      wireserver: { address: a.wireserver.host, port: a.wireserver.port },
-      hostga: { address: a.hostga.host, port: a.hostga.port },
-    },
-    listener: { address: '127.0.0.1', port: 0 },
-    metrics: null,
-    drainSeconds: 1,
-  });
-  assert.deepEqual(errors, []);
+  const config = inProcessAgentConfig(emulator, dir, { pollKeyStatusIntervalInSeconds: 1 });
   agent = new Agent(config, (level, message) => logged.push(`${level} ${message}`));
   await agent.start();
 });
