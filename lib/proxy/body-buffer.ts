@@ -27,7 +27,8 @@ export class BodyBuffer {
     if (this.buf === null || need > this.buf.length) {
       let cap = Math.max(this.sizeHint, this.buf === null ? 4096 : this.buf.length * 2, need);
       cap = Math.min(cap, Math.max(this.limit, need));
-      const next = Buffer.allocUnsafe(cap);
+      // Its own memory, not a slice of the shared pool (Node 24 pools allocations this size).
+      const next = Buffer.allocUnsafeSlow(cap);
       if (this.buf !== null) this.buf.copy(next, 0, 0, this.len);
       this.buf = next;
     }
