@@ -68,10 +68,11 @@ export function openFilesLimit(readLimits: () => string | null): number | null {
 /**
  * Default limits for the whole agent from the open-files limit: half of what is left after a
  * reserve for the agent's own files and upstream connections (each client connection may hold an
- * upstream one), at most 16384; a user's share an eighth of that, at least 64.
+ * upstream one), at most 16384; a user's share an eighth of that, at least 64. Without such a
+ * limit (Windows: handles are not counted that way), 4096 and 512.
  */
 export function defaultConnectionLimits(openFiles: number | null): ConnectionLimits {
-  const files = openFiles ?? 1024;
+  const files = openFiles ?? 8704;
   const total = Math.max(64, Math.min(16384, Math.floor((files - 512) / 2)));
   return { total, perUser: Math.max(64, Math.floor(total / 8)) };
 }

@@ -42,7 +42,7 @@ describe('ConnectionCounter', () => {
     );
     assert.deepEqual(defaultConnectionLimits(65536), { total: 16384, perUser: 2048 });
     assert.deepEqual(defaultConnectionLimits(1024), { total: 256, perUser: 64 });
-    assert.deepEqual(defaultConnectionLimits(null), { total: 256, perUser: 64 });
+    assert.deepEqual(defaultConnectionLimits(null), { total: 4096, perUser: 512 });
     assert.deepEqual(perWorker({ total: 16384, perUser: 2048 }, 4), { total: 4096, perUser: 512 });
   });
 });
