@@ -98,6 +98,8 @@ test('a worker that dies takes none of the totals with it, and its replacement i
 });
 
 test('audit records the disk refuses are dropped, and said so in metrics, status.json and the log', async () => {
+  // Every record of the requests so far on disk: the workers hand batches over every 25 ms.
+  await new Promise((r) => setTimeout(r, 250));
   await agent.audit.flush();
   const audit = (m: Map<string, number>, result: string) => series(m, 'gpa_audit_records_total', { result }) ?? 0;
   const m0 = await scrape();
