@@ -134,7 +134,8 @@ export class Agent {
     status.provisioning.markReady('listener');
     if (c.metrics !== null) {
       this.metrics = createAgentMetrics();
-      this.metrics.setWorkers(this.workers.workers.filter((w) => w !== null));
+      // By index, gaps included: WorkerSet reports a restarted worker under its index.
+      this.metrics.setWorkers(this.workers.workers);
       this.metrics.setAuditSource(() => this.audit);
       if (c.redirect)
         this.metrics.control.setRedirectorSource(() => ({ ...redirector.status(), stats: redirector.stats() }));

@@ -37,7 +37,8 @@ export interface AgentMetrics {
   /** Request metrics for requests the main thread answers itself (normally none). */
   readonly requests: RequestMetrics;
   /** Replaces the set of workers asked at each scrape (call when workers start or restart). */
-  setWorkers(workers: MessageEndpoint[]): void;
+  /** All workers at once, by index (null: that worker is gone and not replaced yet). */
+  setWorkers(workers: (MessageEndpoint | null)[]): void;
   /**
    * Worker number `index` is now `worker` (null: gone, not replaced yet). What the previous worker
    * in that place was last seen to have counted stays in the totals, so counters never go back.

@@ -291,6 +291,27 @@ describe('metrics across a worker restart', () => {
     }
   });
 
+  test('workers are kept by index: a gap filled later counts both', async () => {
+    const m = createAgentMetrics({ workerTimeoutMs: 2000, processMetrics: false });
+    const w1 = await startWorker(1);
+    let w0: Worker | null = null;
+    try {
+      // Worker 0 died before the metrics were set up; WorkerSet then reports its replacement as 0.
+      m.setWorkers([null, w1]);
+      await record(w1, Array(4).fill(allowImds(0.1)));
+      assert.equal(await requests(m), 4);
+      w0 = await startWorker(0);
+      m.setWorker(0, w0);
+      await record(w0, Array(2).fill(allowImds(0.1)));
+      assert.equal(await requests(m), 6);
+      await record(w1, [allowImds(0.1)]);
+      assert.equal(await requests(m), 7, 'worker 1 is still asked');
+    } finally {
+      m.close();
+      await Promise.all([w1.terminate(), w0?.terminate()]);
+    }
+  });
+
   test('a worker that stops answering counts with what it said last', async () => {
     const m = createAgentMetrics({ workerTimeoutMs: 200, processMetrics: false });
     const w = await startWorker(0);
