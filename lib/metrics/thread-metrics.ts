@@ -94,14 +94,13 @@ export function createAgentMetrics(opts: { workerTimeoutMs?: number; processMetr
     if (retiredTotal !== null) sets.push(retiredTotal);
     retiredTotal = (await aggregate(sets).getMetricsAsJSON()) as ThreadMetrics;
   };
-  const ask = async (slot: WorkerSlot): Promise<ThreadMetrics | null> => {
-    if (slot.worker === null) return null;
+  const ask = async (slot: WorkerSlot): Promise<void> => {
+    if (slot.worker === null) return;
     slot.pending++;
     try {
       const m = await requestWorkerMetrics(slot.worker, opts.workerTimeoutMs ?? 1000);
       // A busy worker that does not answer in time counts with what it said last.
       if (m !== null) slot.last = m;
-      return slot.retired ? null : slot.last;
     } finally {
       slot.pending--;
     }
@@ -132,10 +131,12 @@ export function createAgentMetrics(opts: { workerTimeoutMs?: number; processMetr
         requests.setAuditTotals(a.written, a.dropped);
       }
       await foldRetired();
-      const live = await Promise.all(slots.map(ask));
+      const asked = [...slots];
+      await Promise.all(asked.map(ask));
       const sets: ThreadMetrics[] = [(await registry.getMetricsAsJSON()) as ThreadMetrics];
-      for (const m of live) if (m !== null) sets.push(m);
-      // Retired while this scrape waited: its answer is in its slot, counted here as retired.
+      // Each worker's answer counts once: through its slot while it lives, through `retired` once
+      // it is gone (also when it went while this scrape waited for another worker).
+      for (const s of asked) if (s !== undefined && !s.retired && s.last !== null) sets.push(s.last);
       for (const s of retired) if (s.last !== null) sets.push(cumulativeOnly(s.last));
       if (retiredTotal !== null) sets.push(retiredTotal);
       return mergeThreadMetrics(sets);

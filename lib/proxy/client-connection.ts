@@ -170,7 +170,8 @@ export class ClientConnection implements ExchangeHost {
       return;
     }
     if (r.kind === 'error') {
-      if (r.method !== undefined) this.refusedLine = { method: r.method, target: r.target ?? '' };
+      // The method is any token up to the header limit: cut, as the audit cuts targets.
+      if (r.method !== undefined) this.refusedLine = { method: r.method.slice(0, 32), target: r.target ?? '' };
       this.reject(r.status, codeForStatus(r.status), r.reason);
       return;
     }
@@ -461,6 +462,11 @@ export class ClientConnection implements ExchangeHost {
   }
 
   /** The socket is torn down `ms` from now, whatever the client still sends. */
+  /** True for a direct (unattributed) connection whose peer socket is root's (`gpa --status`, doctor). */
+  directPeerIsRoot(): boolean {
+    return this.origin === null && this.directPeerUid() === 0;
+  }
+
   /** The uid the connection counts under for the connection limits (UNATTRIBUTED_UID: none). */
   get callerUid(): number {
     return this.claims?.uid ?? this.origin?.uid ?? UNATTRIBUTED_UID;
@@ -568,8 +574,12 @@ export class ClientConnection implements ExchangeHost {
     switch (this.state) {
       case State.Head:
         if (this.pending !== null) this.reject(408, 'header_timeout', 'request head too slow');
-        else if (this.requests === 0 || performance.now() - this.lastActive >= this.ctx.timeouts.keepAliveMs) {
-          // A connection that never sent a request gets the head's deadline, not the idle one.
+        else if (
+          // A connection that never sent a request gets the head's deadline, not the idle one
+          // (unless the listener holds it, paused, until the first snapshot: its request waits).
+          (this.requests === 0 && !this.socket.isPaused()) ||
+          performance.now() - this.lastActive >= this.ctx.timeouts.keepAliveMs
+        ) {
           // Closed: a client that keeps its side open cannot start another request here.
           this.state = State.Closed;
           this.socket.end();

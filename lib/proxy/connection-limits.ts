@@ -77,8 +77,11 @@ export function defaultConnectionLimits(openFiles: number | null): ConnectionLim
   return { total, perUser: Math.max(64, Math.floor(total / 8)) };
 }
 
-/** One worker's share of the agent's limits (connections spread over the workers by the kernel). */
+/**
+ * One worker's share of the agent's limits (connections spread over the workers by the kernel),
+ * rounded up: never more than one connection per worker above what the operator set.
+ */
 export function perWorker(limits: ConnectionLimits, workers: number): ConnectionLimits {
   const n = Math.max(1, workers);
-  return { total: Math.max(16, Math.floor(limits.total / n)), perUser: Math.max(8, Math.floor(limits.perUser / n)) };
+  return { total: Math.ceil(limits.total / n), perUser: Math.ceil(limits.perUser / n) };
 }

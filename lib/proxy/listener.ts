@@ -3,7 +3,7 @@ import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { ClientConnection } from './client-connection.js';
 import type { ClientSocket } from './client-socket.js';
-import { ConnectionCounter, type ConnectionLimits } from './connection-limits.js';
+import { ConnectionCounter, type ConnectionLimits, UNATTRIBUTED_UID } from './connection-limits.js';
 import type { NativeIo } from './native-io.js';
 import { RequestMemos } from './request-memo.js';
 import type { ProxyContext, ProxySnapshot } from './types.js';
@@ -74,12 +74,19 @@ export class ProxyListener {
       const c = new ClientConnection(socket, this.ctx, this.pool, this.memos);
       const counter = this.counter;
       if (counter !== null) {
-        const uid = c.callerUid;
+        let uid = c.callerUid;
         if (!counter.take(uid)) {
-          c.refuseOverLimit();
-          return;
+          // Unattributed connections share one non-root share; root's own direct queries (`gpa
+          // --status`, doctor) must not be refused because someone filled it. Looked up only here,
+          // over the limit: the peer's uid costs a /proc read.
+          if (uid !== UNATTRIBUTED_UID || !c.directPeerIsRoot() || !counter.take(0)) {
+            c.refuseOverLimit();
+            return;
+          }
+          uid = 0;
         }
-        socket.once('close', () => counter.release(uid));
+        const taken = uid;
+        socket.once('close', () => counter.release(taken));
       }
       this.live.add(c);
       socket.once('close', () => this.live.delete(c));

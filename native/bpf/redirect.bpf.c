@@ -85,7 +85,7 @@ struct {
 struct gpa_spilled {
   struct gpa_origin origin;
   struct gpa_endpoint to;
-  __u32 pad;
+  __u32 pad; /* (__u32)cookie of the owner socket */
 };
 _Static_assert(sizeof(struct gpa_spilled) == 112, "gpa_spilled layout");
 
@@ -259,6 +259,7 @@ static __always_inline int capture(struct bpf_sock_addr *ctx, const struct gpa_e
   struct gpa_spilled sp = {};
   sp.origin = o;
   sp.to = *to;
+  sp.pad = (__u32)cookie; /* the record's last word names its socket too (see publish) */
   if (bpf_map_update_elem(&handoff_spill, &cookie, &sp, BPF_ANY) == 0) {
     handoff_spill_used = 1;
     count(GPA_STAT_HANDOFF_SPILLED);
@@ -438,8 +439,16 @@ static __always_inline void publish(struct bpf_sock_ops *ctx) {
     if (!handoff_spill_used) return;
     struct gpa_spilled *sp = bpf_map_lookup_elem(&handoff_spill, &cookie);
     if (!sp) return;
+    /* An LRU element is reused at once when evicted, with no grace period: one evicted and
+     * refilled while this copy runs would hold another socket's record (perhaps root's). Its first
+     * word (origin.cookie) and last (pad) both name this socket before and after the copy, or
+     * nothing is published (the agent answers 421). */
+    __u32 tail = sp->pad;
+    asm volatile("" ::: "memory");
     o = sp->origin;
     to = sp->to;
+    asm volatile("" ::: "memory");
+    if (o.cookie != cookie || tail != (__u32)cookie || sp->pad != tail) return;
     bpf_map_delete_elem(&handoff_spill, &cookie);
   }
   /* a record left by an earlier failed connect of this socket to elsewhere */

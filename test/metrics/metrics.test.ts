@@ -312,6 +312,38 @@ describe('metrics across a worker restart', () => {
     }
   });
 
+  test('a worker that dies while a scrape waits for another is counted once', async () => {
+    // Endpoints that answer after a delay (a unit test of the merge: real workers cannot be timed so).
+    const fake = (value: number, delayMs: number) => {
+      const listeners = new Set<(m: unknown) => void>();
+      return {
+        on: (_e: 'message', f: (m: unknown) => void) => listeners.add(f),
+        off: (_e: 'message', f: (m: unknown) => void) => listeners.delete(f),
+        postMessage(m: { id: number }) {
+          setTimeout(() => {
+            const metrics = [
+              { name: 'x_total', help: 'x', type: 'counter', aggregator: 'sum', values: [{ value, labels: {} }] },
+            ];
+            for (const f of [...listeners]) f({ type: 'gpa:metrics-response', id: m.id, metrics });
+          }, delayMs);
+        },
+      };
+    };
+    const m = createAgentMetrics({ processMetrics: false, workerTimeoutMs: 1000 });
+    const x = async (p: Promise<string>) => series(parseExposition(await p), 'x_total');
+    try {
+      m.setWorkers([fake(10, 5), fake(20, 200)]);
+      assert.equal(await x(m.gather()), 30);
+      const racing = m.gather();
+      // Worker 0 answers at 5 ms and exits at 50 ms; worker 1 answers at 200 ms.
+      setTimeout(() => m.setWorker(0, null), 50);
+      assert.equal(await x(racing), 30);
+      assert.equal(await x(m.gather()), 30);
+    } finally {
+      m.close();
+    }
+  });
+
   test('a worker that stops answering counts with what it said last', async () => {
     const m = createAgentMetrics({ workerTimeoutMs: 200, processMetrics: false });
     const w = await startWorker(0);

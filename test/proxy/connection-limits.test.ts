@@ -44,10 +44,40 @@ describe('ConnectionCounter', () => {
     assert.deepEqual(defaultConnectionLimits(1024), { total: 256, perUser: 64 });
     assert.deepEqual(defaultConnectionLimits(null), { total: 4096, perUser: 512 });
     assert.deepEqual(perWorker({ total: 16384, perUser: 2048 }, 4), { total: 4096, perUser: 512 });
+    // Never above what the operator set (rounded up to one per worker at most).
+    assert.deepEqual(perWorker({ total: 40, perUser: 2 }, 4), { total: 10, perUser: 1 });
   });
 });
 
 describe('connection limits in the listener', () => {
+  it("unattributed connections filling their share do not keep out root's own direct queries", async () => {
+    const up = await startUpstream();
+    // Direct connections (no kernel record): whose they are, the peer lookup says (read at each call).
+    const opts = { attributed: false, peerUid: 65534 as number | null, limits: { total: 16, perUser: 2 } };
+    const p = await startProxy(up.port, opts);
+    const held: net.Socket[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const s = net.connect(p.port, '127.0.0.1');
+        s.on('error', () => {});
+        held.push(s);
+        s.write('GET /provision HTTP/1.1\r\nHost: h\r\nMetadata: true\r\n\r\n');
+      }
+      for (let i = 0; i < 100 && p.listener.connectionCount < 2; i++) await sleep(10);
+      const other = await rawExchange(p.port, ['GET /provision HTTP/1.1\r\nHost: h\r\nMetadata: true\r\n\r\n'], 1000);
+      assert.deepEqual(statuses(other), [503], 'another unattributed connection is over the share');
+      opts.peerUid = 0;
+      const root = await rawExchange(p.port, [
+        'GET /gpa-aggregated-status HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n',
+      ]);
+      assert.deepEqual(statuses(root), [200], "root's direct query counts as root's");
+    } finally {
+      for (const s of held) s.destroy();
+      await p.close();
+      await up.close();
+    }
+  });
+
   it('a user over its share gets 503, others and root are still served, and a closed connection frees a place', async () => {
     const up = await startUpstream();
     let nextUid = 1000;

@@ -166,6 +166,19 @@ describe('closing deadlines', () => {
     }
   });
 
+  it('a connection held until the first snapshot is served after the hold, even past the head deadline', async () => {
+    const up = await startUpstream();
+    const p = await startProxy(up.port, { timeouts: { headerMs: 300 } });
+    p.listener.hold(1000); // as a worker does before its first snapshot
+    try {
+      const raw = await rawExchange(p.port, ['GET /held HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n'], 3000);
+      assert.deepEqual(statuses(raw), [200]);
+    } finally {
+      await p.close();
+      await up.close();
+    }
+  });
+
   it('a buffered body trickled a byte at a time gets 408 at its total deadline, not never', async () => {
     const up = await startUpstream();
     // headerMs 200: each byte comes well within the idle deadline; the body's total is 3 × 200 ms.

@@ -249,7 +249,9 @@ describe('proxy forwarding', () => {
     assert.equal(bad!.target, '/');
     await rawExchange(p.port, ['GET /h HTTP/1.1\r\nHost: h\r\nbad header\r\n\r\n']);
     await rawExchange(p.port, ['GET /v HTTP/3.0\r\nHost: h\r\n\r\n']);
-    const [badHeader, badVersion] = p.audits.slice(-2);
+    await rawExchange(p.port, [`${'M'.repeat(20_000)} /long-method HTTP/1.1\r\nHost: h\r\n\r\n`]);
+    assert.equal(p.audits.at(-1)!.method, 'M'.repeat(32), 'a refused method is cut, as targets are');
+    const [badHeader, badVersion] = p.audits.slice(-3, -1);
     assert.deepEqual([badHeader!.status, badHeader!.method, badHeader!.target], [400, 'GET', '/h']);
     assert.deepEqual([badVersion!.status, badVersion!.method, badVersion!.target], [400, '', '']);
   });
