@@ -55,7 +55,7 @@ interface Current {
   need: number;
   /** Streamed: the decoded pieces of the current read, framed and sent at once. */
   parts: Buffer[];
-  /** Buffered: the body so far (null until a body arrives in more than one piece). */
+  /** Buffered: the body so far (null for a Content-Length body that came in one read: `parts`). */
   body: BodyBuffer | null;
   got: number;
   limit: number;
@@ -461,7 +461,6 @@ export class ClientConnection implements ExchangeHost {
     this.linger();
   }
 
-  /** The socket is torn down `ms` from now, whatever the client still sends. */
   /** True for a direct (unattributed) connection whose peer socket is root's (`gpa --status`, doctor). */
   directPeerIsRoot(): boolean {
     return this.origin === null && this.directPeerUid() === 0;
@@ -494,6 +493,7 @@ export class ClientConnection implements ExchangeHost {
     this.linger(REFUSED_LINGER_MS);
   }
 
+  /** The socket is torn down `ms` from now, whatever the client still sends. */
   private linger(ms = LINGER_MS): void {
     this.pending = null;
     setTimeout(() => this.socket.destroy(), ms).unref();

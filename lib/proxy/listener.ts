@@ -73,8 +73,9 @@ export class ProxyListener {
       // Attribution and claims happen now, at accept, even while held (the caller may exit soon).
       const c = new ClientConnection(socket, this.ctx, this.pool, this.memos);
       const counter = this.counter;
+      let uid = 0;
       if (counter !== null) {
-        let uid = c.callerUid;
+        uid = c.callerUid;
         if (!counter.take(uid)) {
           // Unattributed connections share one non-root share; root's own direct queries (`gpa
           // --status`, doctor) must not be refused because someone filled it. Looked up only here,
@@ -85,11 +86,13 @@ export class ProxyListener {
           }
           uid = 0;
         }
-        const taken = uid;
-        socket.once('close', () => counter.release(taken));
       }
       this.live.add(c);
-      socket.once('close', () => this.live.delete(c));
+      // One listener for both: a connection's place is given back when it goes.
+      socket.once('close', () => {
+        this.live.delete(c);
+        counter?.release(uid);
+      });
       if (this.held !== null) {
         socket.pause();
         this.held.push(c);
