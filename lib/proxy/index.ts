@@ -12,7 +12,7 @@ export {
   UNATTRIBUTED_UID,
 } from './connection-limits.js';
 export { type ListenSpec, ProxyListener, type ProxyListenerOptions } from './listener.js';
-export { NativeClientSocket, NativeIo, nativeIoFor } from './native-io.js';
+export { NativeClientSocket, NativeIo, NativeUpstreamSocket, nativeIoFor } from './native-io.js';
 export {
   ALLOW_HEADER_VALUE,
   ALLOWED_METHODS,

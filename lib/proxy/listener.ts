@@ -25,7 +25,8 @@ export interface ProxyListenerOptions {
   /**
    * Client sockets through the addon (Linux): no net.Socket per connection. Null: net.Server.
    * The listening socket is then the addon's (SO_REUSEPORT only with `reusePort`); a `{ fd }` spec
-   * is used as given.
+   * is used as given. The upstream connections to numeric addresses are then the addon's too
+   * (unless `pool.io` says otherwise).
    */
   io?: NativeIo | null;
   /** This worker's connection limits (connection-limits.ts); none when absent (tests). */
@@ -54,8 +55,9 @@ export class ProxyListener {
     readonly ctx: ProxyContext,
     opts: ProxyListenerOptions = {},
   ) {
-    this.pool = new UpstreamPool({ connectTimeoutMs: ctx.timeouts.connectMs, ...opts.pool });
     this.io = opts.io ?? null;
+    // With the addon's client sockets, the upstream connections are the addon's too.
+    this.pool = new UpstreamPool({ connectTimeoutMs: ctx.timeouts.connectMs, io: this.io, ...opts.pool });
     this.counter = opts.limits ? new ConnectionCounter(opts.limits) : null;
     if (this.io === null) {
       this.server = net.createServer({ noDelay: true }, (socket) => this.accepted(socket));

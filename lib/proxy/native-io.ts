@@ -13,6 +13,7 @@ const DATA = 1;
 const END = 2;
 const ERROR = 3;
 const DRAIN = 4;
+const CONNECT = 5;
 
 /** write() asks the caller to wait for 'drain' from this many queued bytes (net.Socket's default). */
 const HIGH_WATER_MARK = 16 * 1024;
@@ -51,6 +52,21 @@ export class NativeIo {
     if (this.acceptors.delete(fd)) this.addon.ioUnlisten(fd);
   }
 
+  /**
+   * Opens an outbound connection to a numeric IPv4/IPv6 address (the data plane's upstream), on
+   * this thread's loop: 'connect' once established, 'error' (then 'close') when it fails.
+   */
+  connect(address: string, port: number): NativeUpstreamSocket {
+    const fd = this.addon.ioConnect(address, port, this.onEvent);
+    if (fd < 0) {
+      const code = getSystemErrorName(fd);
+      throw Object.assign(new Error(`connect ${code} ${address}:${port}`), { code, errno: fd });
+    }
+    const s = new NativeUpstreamSocket(this, fd, address, port);
+    this.sockets[fd] = s;
+    return s;
+  }
+
   /** Called by a socket's destroy(): its fd is closed and may be reused by the next accept. */
   release(socket: NativeClientSocket): void {
     if (this.sockets[socket.fd] === socket) this.sockets[socket.fd] = undefined;
@@ -81,6 +97,7 @@ export class NativeIo {
       if (kind === END) s.onEnd();
       else if (kind === ERROR) s.onError(arg as number);
       else if (kind === DRAIN) s.onDrain();
+      else if (kind === CONNECT) s.onConnect();
     } catch {
       s.destroy();
     }
@@ -125,22 +142,25 @@ function emitClose(s: NativeClientSocket): void {
 export class NativeClientSocket extends EventEmitter implements ClientSocket {
   destroyed = false;
   writableLength = 0;
-  private ended = false;
-  private paused = false;
-  private needDrain = false;
-  private closeAfterDrain = false;
-  private timeoutMs = 0;
+  protected ended = false;
+  protected paused = false;
+  protected needDrain = false;
+  protected closeAfterDrain = false;
+  protected timeoutMs = 0;
   private timer: NodeJS.Timeout | null = null;
-  private lastActive = 0;
+  protected lastActive = 0;
   private peer: [string, number] | null | undefined;
   private local: [string, number] | null | undefined;
 
   constructor(
-    private readonly io: NativeIo,
+    protected readonly io: NativeIo,
     readonly fd: number,
   ) {
     super();
   }
+
+  /** An outbound socket's connect completed (NativeUpstreamSocket). */
+  onConnect(): void {}
 
   // Called by NativeIo
 
@@ -224,10 +244,20 @@ export class NativeClientSocket extends EventEmitter implements ClientSocket {
     return this;
   }
 
-  write(data: Uint8Array | string): boolean {
+  /** Writes bytes, or a string as UTF-8 (latin1: one byte per code point, no Buffer in between). */
+  write(data: Uint8Array | string, encoding?: 'latin1' | 'utf8'): boolean {
     if (this.destroyed || this.ended) return false;
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    const queued = this.io.addon.ioWrite(this.fd, bytes);
+    const queued =
+      typeof data !== 'string'
+        ? this.io.addon.ioWrite(this.fd, data)
+        : encoding === 'latin1'
+          ? this.io.addon.ioWriteLatin1(this.fd, data)
+          : this.io.addon.ioWrite(this.fd, Buffer.from(data));
+    return this.wrote(queued);
+  }
+
+  /** What ioWrite returned: bytes still queued, or -errno. */
+  protected wrote(queued: number): boolean {
     if (this.timeoutMs > 0) this.touch();
     if (queued < 0) {
       // Broken connection (reset, EPIPE): reported like net.Socket does, after this call returns.
@@ -298,7 +328,7 @@ export class NativeClientSocket extends EventEmitter implements ClientSocket {
 
   // Idle timeout: one timer per socket, re-armed lazily (activity only records the time).
 
-  private touch(): void {
+  protected touch(): void {
     this.lastActive = performance.now();
     if (this.timer === null && !this.destroyed) this.arm(this.timeoutMs);
   }
@@ -317,5 +347,69 @@ export class NativeClientSocket extends EventEmitter implements ClientSocket {
       return;
     }
     this.emit('timeout');
+  }
+}
+
+/**
+ * An upstream connection opened by the addon (NativeIo.connect): the net.Socket subset the upstream
+ * pool uses. Unlike a client socket it reports the peer's FIN as 'end' (then closes once its queue
+ * is sent), closes itself after an 'error' as net.Socket does, and can be corked: writes between
+ * cork() and uncork() leave in one write.
+ */
+export class NativeUpstreamSocket extends NativeClientSocket {
+  connecting = true;
+  private corked: Uint8Array[] | null = null;
+
+  constructor(
+    io: NativeIo,
+    fd: number,
+    readonly remoteHost: string,
+    readonly remoteTcpPort: number,
+  ) {
+    super(io, fd);
+  }
+
+  override onConnect(): void {
+    if (this.destroyed) return;
+    this.connecting = false;
+    this.emit('connect');
+  }
+
+  override onEnd(): void {
+    if (this.destroyed) return;
+    this.emit('end');
+    this.destroySoon();
+  }
+
+  override onError(errno: number): void {
+    if (this.destroyed) return;
+    const code = getSystemErrorName(-Math.abs(errno));
+    const what = this.connecting
+      ? `connect ${code} ${this.remoteHost}:${this.remoteTcpPort}`
+      : `upstream socket: ${code}`;
+    const err = Object.assign(new Error(what), { code, errno: -Math.abs(errno) });
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    this.destroy();
+  }
+
+  cork(): void {
+    this.corked ??= [];
+  }
+
+  uncork(): void {
+    const parts = this.corked;
+    if (parts === null) return;
+    this.corked = null;
+    if (parts.length === 0) return;
+    super.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+  }
+
+  override write(data: Uint8Array | string, encoding?: 'latin1' | 'utf8'): boolean {
+    if (this.corked !== null) {
+      if (this.destroyed || this.ended) return false;
+      this.corked.push(typeof data === 'string' ? Buffer.from(data, encoding ?? 'utf8') : data);
+      return true;
+    }
+    return super.write(data, encoding);
   }
 }

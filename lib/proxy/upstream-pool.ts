@@ -1,5 +1,6 @@
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
+import type { NativeIo } from './native-io.js';
 
 /** Where an endpoint's requests are forwarded. */
 export interface UpstreamTarget {
@@ -9,12 +10,45 @@ export interface UpstreamTarget {
 
 export interface PoolOptions {
   connectTimeoutMs: number;
+  /**
+   * The thread's addon socket I/O: upstream connections to numeric addresses are opened and polled
+   * by it (no net.Socket and its streams per request). Null: net.Socket.
+   */
+  io: NativeIo | null;
   /** A pooled connection unused this long is closed (below the host's own keep-alive timeout). */
   idleTimeoutMs: number;
   maxIdlePerTarget: number;
 }
 
-export const DEFAULT_POOL_OPTIONS: PoolOptions = { connectTimeoutMs: 5000, idleTimeoutMs: 4000, maxIdlePerTarget: 32 };
+export const DEFAULT_POOL_OPTIONS: PoolOptions = {
+  connectTimeoutMs: 5000,
+  idleTimeoutMs: 4000,
+  maxIdlePerTarget: 32,
+  io: null,
+};
+
+/**
+ * What the pool and an exchange use of an upstream socket: a net.Socket is one, and so is the
+ * addon's NativeUpstreamSocket (native-io.ts).
+ */
+export interface UpstreamSocket {
+  readonly destroyed: boolean;
+  on(event: 'data', listener: (chunk: Buffer) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  on(event: 'end' | 'close' | 'timeout' | 'drain', listener: () => void): this;
+  once(event: 'connect', listener: () => void): this;
+  once(event: 'error', listener: (err: Error) => void): this;
+  off(event: 'error', listener: (err: Error) => void): this;
+  setNoDelay(noDelay?: boolean): this;
+  setTimeout(ms: number): this;
+  write(data: Uint8Array | string, encoding?: 'latin1'): boolean;
+  cork(): void;
+  uncork(): void;
+  pause(): this;
+  resume(): this;
+  end(): this;
+  destroy(): this;
+}
 
 /** What an upstream connection reports to whoever currently owns it. */
 export interface UpstreamOwner {
@@ -41,7 +75,7 @@ export class UpstreamConn {
   private tickMs = 0;
 
   constructor(
-    readonly socket: net.Socket,
+    readonly socket: UpstreamSocket,
     readonly key: string,
     private readonly pool: UpstreamPool,
   ) {
@@ -78,8 +112,13 @@ export class UpstreamConn {
    * before anyone sees them, since the buffer is reused by the next read of any upstream socket.
    */
   onRead(n: number, buf: Buffer): void {
+    this.onChunk(Buffer.from(buf.subarray(0, n)));
+  }
+
+  /** Bytes from upstream that are the receiver's to keep (the addon's sockets deliver copies). */
+  onChunk(chunk: Buffer): void {
     this.quietTicks = 0;
-    if (this.owner !== null) this.owner.onUpstreamData(Buffer.from(buf.subarray(0, n)));
+    if (this.owner !== null) this.owner.onUpstreamData(chunk);
     else this.socket.destroy(); // bytes nobody asked for: the connection is out of sync
   }
 
@@ -175,17 +214,29 @@ export class UpstreamPool {
       return;
     }
     let conn: UpstreamConn | null = null;
-    const socket = net.connect({
-      host: target.host,
-      port: target.port,
-      onread: {
-        buffer: this.readBuffer,
-        callback: (n: number, buf: Uint8Array) => {
-          conn?.onRead(n, buf as Buffer);
-          return true;
+    let socket: UpstreamSocket;
+    const io = this.options.io;
+    if (io !== null && net.isIP(target.host) !== 0) {
+      try {
+        socket = io.connect(target.host, target.port);
+      } catch (err) {
+        process.nextTick(cb, err as Error, null); // failed at once (no route, out of fds)
+        return;
+      }
+      socket.on('data', (chunk: Buffer) => conn?.onChunk(chunk));
+    } else {
+      socket = net.connect({
+        host: target.host,
+        port: target.port,
+        onread: {
+          buffer: this.readBuffer,
+          callback: (n: number, buf: Uint8Array) => {
+            conn?.onRead(n, buf as Buffer);
+            return true;
+          },
         },
-      },
-    });
+      });
+    }
     conn = new UpstreamConn(socket, key, this);
     let settled = false;
     const timer = setTimeout(() => {

@@ -62,6 +62,10 @@ export interface ClientSocketIo {
   ioListen(fd: number, onEvent: (kind: number, fd: number, arg: unknown) => void): void;
   ioUnlisten(fd: number): boolean;
   ioWrite(fd: number, bytes: Uint8Array): number;
+  /** As ioWrite, for a string of code points below 256, one byte each. */
+  ioWriteLatin1(fd: number, text: string): number;
+  /** An outbound connection to a numeric address on this thread's loop: its fd, or -errno. */
+  ioConnect(address: string, port: number, onEvent: (kind: number, fd: number, arg: unknown) => void): number;
   ioEnd(fd: number): boolean;
   ioClose(fd: number): boolean;
   ioSetReading(fd: number, on: boolean): boolean;

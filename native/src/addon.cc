@@ -194,13 +194,14 @@ Napi::Object StatusToJs(Napi::Env env, const Status& s) {
 // as onEvent(kind, fd, arg): one function and plain arguments, no object per event.
 class JsIoSink : public IoSink {
  public:
-  enum Kind { kAccept = 0, kData = 1, kEnd = 2, kError = 3, kDrain = 4 };
+  enum Kind { kAccept = 0, kData = 1, kEnd = 2, kError = 3, kDrain = 4, kConnect = 5 };
   JsIoSink(Napi::Env env, Napi::Function onEvent) : env_(env), onEvent_(Napi::Persistent(onEvent)) {}
   void OnAccept(int listenFd, int fd) override { Emit(kAccept, listenFd, fd, nullptr, 0); }
   void OnData(int fd, const char* data, std::size_t n) override { Emit(kData, fd, 0, data, n); }
   void OnEnd(int fd) override { Emit(kEnd, fd, 0, nullptr, 0); }
   void OnError(int fd, int err) override { Emit(kError, fd, err, nullptr, 0); }
   void OnDrain(int fd) override { Emit(kDrain, fd, 0, nullptr, 0); }
+  void OnConnect(int fd) override { Emit(kConnect, fd, 0, nullptr, 0); }
   // Teardown: nothing reaches JavaScript any more.
   void Detach() { onEvent_.Reset(); }
 
@@ -283,6 +284,8 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
         InstanceMethod("ioListen", &GpaAddon::IoListen),
         InstanceMethod("ioUnlisten", &GpaAddon::IoUnlisten),
         InstanceMethod("ioWrite", &GpaAddon::IoWrite),
+        InstanceMethod("ioWriteLatin1", &GpaAddon::IoWriteLatin1),
+        InstanceMethod("ioConnect", &GpaAddon::IoConnect),
         InstanceMethod("ioEnd", &GpaAddon::IoEnd),
         InstanceMethod("ioClose", &GpaAddon::IoClose),
         InstanceMethod("ioSetReading", &GpaAddon::IoSetReading),
@@ -544,23 +547,57 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
     });
   }
 
+  // The thread's ClientIo, created on first use with onEvent (info[argIndex]) as its one dispatcher.
+  ClientIo& EnsureIo(const Napi::CallbackInfo& info, size_t argIndex, const char* op) {
+    Napi::Env env = info.Env();
+    if (!io_) {
+      if (info.Length() <= argIndex || !info[argIndex].IsFunction())
+        throw Napi::TypeError::New(env, "onEvent must be a function");
+      uv_loop_t* loop = nullptr;
+      if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr)
+        throw BackendError(op, EINVAL, "this thread has no libuv loop");
+      ioSink_ = std::make_unique<JsIoSink>(env, info[argIndex].As<Napi::Function>());
+      io_ = std::make_unique<ClientIo>(loop, ioSink_.get());
+      if (napi_add_async_cleanup_hook(env, IoTeardown, this, &ioCleanup_) != napi_ok)
+        throw BackendError(op, EINVAL, "cannot register the cleanup hook");
+    }
+    return *io_;
+  }
+
   // ioListen(fd, onEvent): accepts on a listening fd on this thread's loop; every event of it and
   // of its connections goes to onEvent(kind, fd, arg) (kinds: JsIoSink::Kind). One onEvent per thread.
   Napi::Value IoListen(const Napi::CallbackInfo& info) {
     return Guard(info, [&](Napi::Env env) -> Napi::Value {
       const int fd = FdArg(info);
-      if (info.Length() < 2 || !info[1].IsFunction()) throw Napi::TypeError::New(env, "onEvent must be a function");
-      if (!io_) {
-        uv_loop_t* loop = nullptr;
-        if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr)
-          throw BackendError("ioListen", EINVAL, "this thread has no libuv loop");
-        ioSink_ = std::make_unique<JsIoSink>(env, info[1].As<Napi::Function>());
-        io_ = std::make_unique<ClientIo>(loop, ioSink_.get());
-        if (napi_add_async_cleanup_hook(env, IoTeardown, this, &ioCleanup_) != napi_ok)
-          throw BackendError("ioListen", EINVAL, "cannot register the cleanup hook");
-      }
-      io_->Listen(fd);
+      EnsureIo(info, 1, "ioListen").Listen(fd);
       return env.Undefined();
+    });
+  }
+
+  // ioConnect(address, port, onEvent) -> fd | -errno: an outbound TCP connection to a numeric IPv4
+  // or IPv6 address, on this thread's loop: kConnect once established, kError when it failed.
+  Napi::Value IoConnect(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "address must be a string");
+      const std::string host = info[0].As<Napi::String>().Utf8Value();
+      const auto port = static_cast<std::uint16_t>(UintArg(info, 1, "port", 65535));
+      sockaddr_storage ss{};
+      socklen_t len = 0;
+      auto* in4 = reinterpret_cast<sockaddr_in*>(&ss);
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+      if (inet_pton(AF_INET, host.c_str(), &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons(port);
+        len = sizeof(sockaddr_in);
+      } else if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        len = sizeof(sockaddr_in6);
+      } else {
+        throw BackendError("ioConnect", EINVAL, "not a numeric IP address: " + host);
+      }
+      ClientIo& io = EnsureIo(info, 2, "ioConnect");
+      return Napi::Number::New(env, io.Connect(reinterpret_cast<sockaddr*>(&ss), len));
     });
   }
 
@@ -578,6 +615,26 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
       Napi::TypedArray t = info[1].As<Napi::TypedArray>();
       const char* data = static_cast<const char*>(t.ArrayBuffer().Data()) + t.ByteOffset();
       return Napi::Number::New(env, static_cast<double>(Io("ioWrite").Write(fd, data, t.ByteLength())));
+    });
+  }
+
+  // ioWriteLatin1(fd, text) -> as ioWrite, for a string of code points below 256 (an HTTP head),
+  // written as one byte each without a Buffer in between.
+  Napi::Value IoWriteLatin1(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      const int fd = FdArg(info);
+      if (info.Length() < 2 || !info[1].IsString()) throw Napi::TypeError::New(env, "text must be a string");
+      size_t n = 0;
+      if (napi_get_value_string_latin1(env, info[1], nullptr, 0, &n) != napi_ok)
+        throw Napi::TypeError::New(env, "text must be a string");
+      thread_local std::vector<char> scratch;
+      if (scratch.size() < n + 1) scratch.resize(n + 1);
+      size_t copied = 0;
+      if (napi_get_value_string_latin1(env, info[1], scratch.data(), n + 1, &copied) != napi_ok)
+        throw Napi::TypeError::New(env, "text must be a string");
+      std::int64_t queued = Io("ioWriteLatin1").Write(fd, scratch.data(), copied);
+      if (scratch.size() > 64 * 1024) std::vector<char>().swap(scratch);  // a large body is not kept
+      return Napi::Number::New(env, static_cast<double>(queued));
     });
   }
 

@@ -6,7 +6,14 @@ import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { type NativeClientSocket, type NativeIo, nativeIoFor } from '../../lib/proxy/index.js';
+import {
+  type NativeClientSocket,
+  type NativeIo,
+  NativeUpstreamSocket,
+  nativeIoFor,
+  UpstreamPool,
+} from '../../lib/proxy/index.js';
+import type { UpstreamConn, UpstreamOwner } from '../../lib/proxy/upstream-pool.js';
 import { clientSocketIo } from '../../lib/redirector/index.js';
 
 const addon = clientSocketIo();
@@ -264,4 +271,136 @@ describe('native client sockets (addon I/O)', { skip }, () => {
       }
     });
   }
+});
+
+/** A plain net.Server on loopback: the far end of the addon's outbound sockets. */
+async function netServer(onConnection: (s: net.Socket) => void) {
+  const sockets = new Set<net.Socket>();
+  const srv = net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    onConnection(s);
+  });
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  return {
+    port: (srv.address() as net.AddressInfo).port,
+    sockets,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      srv.close();
+    },
+  };
+}
+
+/** An owner that collects what the pool's connection reports. */
+function collector() {
+  const got: Buffer[] = [];
+  const events: string[] = [];
+  const owner: UpstreamOwner = {
+    onUpstreamData: (c) => got.push(c),
+    onUpstreamEnd: () => events.push('end'),
+    onUpstreamError: (e) => events.push(`error:${e.message}`),
+    onUpstreamTimeout: () => events.push('timeout'),
+    onUpstreamDrain: () => events.push('drain'),
+  };
+  return { got, events, owner };
+}
+
+describe('native upstream sockets (addon I/O, outbound)', { skip }, () => {
+  it('connects, sends what was written while connecting and while corked in order, reads the answer, and reports the FIN', async () => {
+    const srv = await netServer((s) => {
+      const parts: Buffer[] = [];
+      s.on('data', (d: Buffer) => {
+        parts.push(d);
+        const all = Buffer.concat(parts);
+        if (all.includes('END')) s.end(Buffer.concat([Buffer.from('got:'), all]));
+      });
+    });
+    try {
+      const io = nativeIoFor(addon!);
+      const s = io.connect('127.0.0.1', srv.port);
+      assert.ok(s instanceof NativeUpstreamSocket);
+      s.write('early ', 'latin1'); // before the connect completed: queued
+      await once(s, 'connect');
+      s.cork();
+      s.write('caf\u00e9 ', 'latin1'); // one byte per code point
+      s.write(Buffer.from('corked '));
+      s.uncork();
+      s.write(Buffer.from('END'));
+      const data: Buffer[] = [];
+      s.on('data', (d: Buffer) => data.push(d));
+      const closed = once(s, 'close');
+      await once(s, 'end');
+      await closed;
+      assert.deepEqual(Buffer.concat(data), Buffer.from('got:early caf\xe9 corked END', 'latin1'));
+      assert.equal(s.destroyed, true, 'closed itself after the FIN');
+    } finally {
+      srv.close();
+    }
+  });
+
+  it('reports a refused connect as an error naming the address, then closes', async () => {
+    const srv = await netServer(() => {});
+    srv.close(); // the port is free again: the connect is refused
+    const s = nativeIoFor(addon!).connect('127.0.0.1', srv.port);
+    const closed = new Promise((r) => s.once('close', r)); // right after the error, as net.Socket does
+    const [err] = (await once(s, 'error')) as [NodeJS.ErrnoException];
+    assert.equal(err.code, 'ECONNREFUSED');
+    assert.match(err.message, new RegExp(`127\\.0\\.0\\.1:${srv.port}`));
+    await closed;
+    assert.equal(s.destroyed, true);
+  });
+
+  it('takes numeric addresses only (the pool uses net.Socket for a name)', () => {
+    assert.throws(() => nativeIoFor(addon!).connect('localhost', 80), /numeric IP address/);
+  });
+
+  it('the pool opens its connections through the addon, lends one again after release, and forgets one the host closed', async () => {
+    let accepted = 0;
+    const srv = await netServer((s) => {
+      accepted++;
+      s.on('data', () => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok'));
+    });
+    const pool = new UpstreamPool({ io: nativeIoFor(addon!) });
+    try {
+      const target = { host: '127.0.0.1', port: srv.port };
+      const borrow = () =>
+        new Promise<UpstreamConn>((resolve, reject) => {
+          const c = collector();
+          pool.acquire(target, c.owner, (err, conn) => (err ? reject(err) : resolve(Object.assign(conn!, { c }))));
+        });
+      const first = (await borrow()) as UpstreamConn & { c: ReturnType<typeof collector> };
+      assert.ok(first.socket instanceof NativeUpstreamSocket, 'an addon socket, not a net.Socket');
+      first.socket.write('GET / HTTP/1.1\r\n\r\n', 'latin1');
+      while (first.c.got.length === 0) await new Promise((r) => setTimeout(r, 5));
+      assert.match(Buffer.concat(first.c.got).toString(), /^HTTP\/1\.1 200 OK/);
+      pool.release(first);
+      const second = await borrow();
+      assert.equal(second, first, 'the idle connection is lent again');
+      assert.equal(accepted, 1);
+      pool.release(second);
+      for (const s of srv.sockets) s.end(); // the host closes its idle end
+      const deadline = Date.now() + 2000;
+      while (pool.idleCount() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      assert.equal(pool.idleCount(), 0, 'the closed connection left the pool');
+      assert.equal(first.socket.destroyed, true, 'and its fd was closed');
+    } finally {
+      pool.close();
+      srv.close();
+    }
+  });
+
+  it('the pool answers a refused connect with the error, not a connection', async () => {
+    const srv = await netServer(() => {});
+    srv.close();
+    const pool = new UpstreamPool({ io: nativeIoFor(addon!) });
+    const c = collector();
+    const [err, conn] = await new Promise<[Error | null, UpstreamConn | null]>((resolve) =>
+      pool.acquire({ host: '127.0.0.1', port: srv.port }, c.owner, (e, k) => resolve([e, k])),
+    );
+    assert.equal(conn, null);
+    assert.equal((err as NodeJS.ErrnoException).code, 'ECONNREFUSED');
+    assert.equal(pool.idleCount(), 0);
+  });
 });

@@ -54,6 +54,8 @@ struct ClientIo::Handle {
   bool endPending = false;  // shutdown once the queue is empty
   bool shutDown = false;
   bool closed = false;   // fd closed; the handle waits for libuv's close callback
+  bool outbound = false;    // opened by Connect (not counted as a client connection)
+  bool connecting = false;  // Connect in progress: only writability (the outcome) is polled
   // A listener: TCP_NODELAY is set on it, so its connections inherit it (Linux copies the option to
   // every accepted socket); hasLocal: bound to one address, which every connection shares.
   // A connection: the addresses it was accepted with (hasLocal: the local one is known).
@@ -127,8 +129,11 @@ bool ClientIo::Unlisten(int fd) {
 void ClientIo::Update(Handle* h) {
   if (h->closed) return;
   int want = 0;
-  if (h->reading && !h->eof) want |= UV_READABLE;
-  if (h->queued() > 0) want |= UV_WRITABLE;
+  if (h->connecting) want = UV_WRITABLE;
+  else {
+    if (h->reading && !h->eof) want |= UV_READABLE;
+    if (h->queued() > 0) want |= UV_WRITABLE;
+  }
   if (want == h->events) return;
   h->events = want;
   if (want == 0) uv_poll_stop(&h->poll);
@@ -140,7 +145,7 @@ void ClientIo::Release(Handle* h) {
   if (h->closed) return;
   h->closed = true;
   byFd_[h->fd] = nullptr;
-  if (!h->listener) connections_--;
+  if (!h->listener && !h->outbound) connections_--;
   closing_++;
   // uv_close stops the poll and removes the fd from epoll (and from the events libuv is still
   // dispatching) before the fd number can be reused by the next accept.
@@ -224,10 +229,69 @@ bool ClientIo::Addresses(int fd, sockaddr_storage* peer, sockaddr_storage* local
   return true;
 }
 
+int ClientIo::Connect(const sockaddr* addr, socklen_t len) {
+  int fd = ::socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  int rc;
+  do rc = ::connect(fd, addr, len);
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0 && errno != EINPROGRESS) {
+    const int e = errno;
+    ::close(fd);
+    return -e;
+  }
+  auto* h = new Handle();
+  h->io = this;
+  h->fd = fd;
+  h->outbound = true;
+  // Even a connect that completed at once (loopback) is reported from the loop, never from inside
+  // this call: the caller has not registered the fd yet.
+  h->connecting = true;
+  rc = uv_poll_init(loop_, &h->poll, fd);
+  if (rc != 0) {
+    delete h;
+    ::close(fd);
+    return rc;  // libuv errors are -errno
+  }
+  h->poll.data = h;
+  Track(h);
+  Update(h);
+  return fd;
+}
+
 void ClientIo::OnClientEvent(Handle* h, int status, int events) {
   const int fd = h->fd;
   if (status < 0) {
+    // libuv reports a socket error condition (POLLERR: a refused connect, a reset) as UV_EBADF and
+    // stops the poll: the socket's own error says what happened.
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (status == UV_EBADF && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) status = -err;
     sink_->OnError(fd, -status);
+    return;
+  }
+  if (h->connecting) {
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (err == EINPROGRESS || err == EALREADY) return;  // not decided yet
+    if (err != 0) {
+      sink_->OnError(fd, err);
+      return;
+    }
+    h->connecting = false;
+    Update(h);
+    sink_->OnConnect(fd);
+    // Whatever was written while connecting (or by the handler) leaves now.
+    if (h->closed) return;
+    if (h->queued() > 0) Flush(h);
+    else if (h->endPending && !h->shutDown) {
+      h->endPending = false;
+      h->shutDown = true;
+      ::shutdown(fd, SHUT_WR);
+    }
     return;
   }
   if ((events & UV_WRITABLE) != 0) {
@@ -256,6 +320,10 @@ std::int64_t ClientIo::Write(int fd, const char* data, std::size_t n) {
   Handle* h = Find(fd);
   if (h == nullptr || h->listener) return -EBADF;
   if (h->shutDown || h->endPending) return -EPIPE;
+  if (h->connecting) {
+    h->queue.append(data, n);
+    return static_cast<std::int64_t>(h->queued());
+  }
   if (h->queued() == 0) {
     std::size_t off = 0;
     while (off < n) {
@@ -303,7 +371,7 @@ bool ClientIo::End(int fd) {
   Handle* h = Find(fd);
   if (h == nullptr || h->listener) return false;
   if (h->shutDown || h->endPending) return true;
-  if (h->queued() > 0) {
+  if (h->queued() > 0 || h->connecting) {
     h->endPending = true;
   } else {
     h->shutDown = true;

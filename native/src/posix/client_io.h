@@ -5,8 +5,8 @@
 // of CPU per connection, more than the rest of a memoised request. ClientIo does the same socket
 // work on the worker's own libuv loop with one uv_poll_t per fd: accept4, read into one buffer per
 // thread, write straight from the caller's bytes (queueing only what the kernel did not take),
-// shutdown and close. JavaScript still does everything HTTP: it gets one event per accept, read,
-// end of stream, error and drain, through IoSink. No N-API here: addon.cc implements the sink.
+// shutdown and close; and the same for the upstream connections it opens (Connect). JavaScript still does everything HTTP: it gets one event per accept, read,
+// end of stream, error, drain and connect, through IoSink. No N-API here: addon.cc implements the sink.
 #pragma once
 
 #include <sys/socket.h>
@@ -28,6 +28,7 @@ class IoSink {
   virtual void OnEnd(int fd) = 0;  // the peer sent its FIN
   virtual void OnError(int fd, int err) = 0;  // a client: read/write failed; a listener: accept failed, paused
   virtual void OnDrain(int fd) = 0;  // every queued byte is in the kernel now
+  virtual void OnConnect(int fd) = 0;  // an outbound connection (Connect) is established
 };
 
 // One per JavaScript thread (the addon instance owns it). Not thread-safe: every call comes from
@@ -43,6 +44,10 @@ class ClientIo {
   void Listen(int fd);
   // Stops accepting and closes the listening fd. False when fd is not a listener of this thread.
   bool Unlisten(int fd);
+  // Opens an outbound TCP connection (the data plane's upstream) to addr, polled like an accepted
+  // one once it is established: OnConnect when it is, OnError(fd, errno) when it fails. Bytes
+  // written meanwhile are queued. Returns the fd, or -errno when the connect failed at once.
+  int Connect(const sockaddr* addr, socklen_t len);
   // Writes n bytes: what the kernel does not take now is copied and sent when the socket drains.
   // Returns the bytes still queued (0: all in the kernel) or -errno (the connection is broken).
   std::int64_t Write(int fd, const char* data, std::size_t n);
