@@ -6,6 +6,7 @@ import type { ClientSocket } from './client-socket.js';
 import { UNATTRIBUTED_UID } from './connection-limits.js';
 import { Exchange, type ExchangeHost } from './exchange.js';
 import { answerLocalPath } from './local-paths.js';
+import { ownBytes } from './native-io.js';
 import { parseRequestHead, type RequestHead } from './request-head.js';
 import { HEAD_MEMO_MAX, type RequestMemo, type RequestMemos } from './request-memo.js';
 import { CONTINUE_100, codeForStatus, errorBody, localResponse } from './responses.js';
@@ -146,6 +147,8 @@ export class ClientConnection implements ExchangeHost {
         this.bodyFailed(408, 'header_timeout', 'request body too slow');
       else this.feedBody();
     } else if (this.pending.length > MAX_PENDING_WHILE_BUSY) this.socket.pause();
+    // What is left waits for the next event: its own bytes, not a view holding a read slab.
+    if (this.pending !== null) this.pending = ownBytes(this.pending);
   }
 
   private processHead(): void {

@@ -2,6 +2,7 @@ import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import { ChunkedDecoder } from './chunked.js';
 import type { ClientSocket } from './client-socket.js';
+import { ownBytes } from './native-io.js';
 import { parseResponseHead, type ResponseHead } from './response-head.js';
 import { PASS_THROUGH_MARKER } from './responses.js';
 import type { UpstreamConn, UpstreamOwner, UpstreamPool, UpstreamTarget } from './upstream-pool.js';
@@ -140,7 +141,7 @@ export class Exchange implements UpstreamOwner {
   /** Streams part of an upload body; returns false when the caller should pause the client. */
   writeBody(chunk: Buffer): boolean {
     if (this.conn === null) {
-      (this.queue ??= []).push(chunk);
+      (this.queue ??= []).push(ownBytes(chunk));
       return false;
     }
     return this.conn.socket.write(chunk);

@@ -2,7 +2,7 @@ import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { getSystemErrorName } from 'node:util';
-import type { ClientSocketIo } from '../redirector/index.js';
+import type { ClientSocketIo, IoEventHandler } from '../redirector/index.js';
 import type { ClientSocket } from './client-socket.js';
 
 // The addon's client-socket I/O (native/src/posix/client_io.h, Linux builds) polls the listening fd
@@ -22,6 +22,18 @@ const ACCEPT_RETRY_MS = 100;
 
 let threadIo: NativeIo | null = null;
 
+/** A slab is this large or larger (the addon's is 64 KiB; Node's own Buffer pool is 8 KiB). */
+const SLAB_BYTES = 32 * 1024;
+
+/**
+ * `buf`, or a copy of it when it is a small view into a large buffer (a read slab): for bytes kept
+ * past the event that delivered them (a client's partial request head), so a few kept bytes do not
+ * hold a whole slab.
+ */
+export function ownBytes(buf: Buffer): Buffer {
+  return buf.buffer.byteLength >= SLAB_BYTES && buf.length < buf.buffer.byteLength >>> 2 ? Buffer.from(buf) : buf;
+}
+
 /** This thread's NativeIo (the addon keeps one event function per thread). */
 export function nativeIoFor(addon: ClientSocketIo): NativeIo {
   if (threadIo === null || threadIo.addon !== addon) threadIo = new NativeIo(addon);
@@ -32,7 +44,8 @@ export function nativeIoFor(addon: ClientSocketIo): NativeIo {
 export class NativeIo {
   private readonly sockets: (NativeClientSocket | undefined)[] = [];
   private readonly acceptors = new Map<number, (socket: NativeClientSocket) => void>();
-  private readonly onEvent = (kind: number, fd: number, arg: unknown): void => this.dispatch(kind, fd, arg);
+  private readonly onEvent: IoEventHandler = (kind, fd, arg, offset, length) =>
+    this.dispatch(kind, fd, arg, offset, length);
 
   constructor(readonly addon: ClientSocketIo) {}
 
@@ -73,12 +86,14 @@ export class NativeIo {
     this.addon.ioClose(socket.fd);
   }
 
-  private dispatch(kind: number, fd: number, arg: unknown): void {
+  private dispatch(kind: number, fd: number, arg: unknown, offset?: number, length?: number): void {
     if (kind === DATA) {
       const s = this.sockets[fd];
       if (s === undefined) return;
       try {
-        s.onData(arg as Buffer);
+        // A view into the addon's read slab (see JsIoSink in native/src/addon.cc): whoever keeps it
+        // past this event keeps the slab alive, so keepers copy (ownBytes).
+        s.onData(Buffer.from(arg as ArrayBuffer, offset, length));
       } catch {
         s.destroy(); // nothing a client sends may take the worker down
       }

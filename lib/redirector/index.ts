@@ -7,7 +7,13 @@ export { normaliseAddress } from './addresses.js';
 export { discoverCgroup2Root, inPidNamespace, isCgroup2Dir, parseCgroup2Mounts } from './cgroup.js';
 export { RedirectorError } from './errors.js';
 export { STAT_NAMES, STRUCT_SIZES } from './layout.js';
-export { type AddonStartOptions, addonPath, bpfObjectPath, type ClientSocketIo } from './native.js';
+export {
+  type AddonStartOptions,
+  addonPath,
+  bpfObjectPath,
+  type ClientSocketIo,
+  type IoEventHandler,
+} from './native.js';
 export {
   addExemptPid,
   addonStartOptions,

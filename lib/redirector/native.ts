@@ -57,15 +57,18 @@ export interface NativeAddon {
   logonSessionInfo?(logonId: bigint): { userName: string; domain: string; sid: string; logonType: number } | null;
 }
 
+/** What the addon calls per socket event: (kind, fd, arg) or, for read bytes, (kind, fd, slab, offset, length). */
+export type IoEventHandler = (kind: number, fd: number, arg: unknown, offset?: number, length?: number) => void;
+
 /** The addon's client-socket I/O (Linux builds); lib/proxy/native-io.ts drives it. */
 export interface ClientSocketIo {
-  ioListen(fd: number, onEvent: (kind: number, fd: number, arg: unknown) => void): void;
+  ioListen(fd: number, onEvent: IoEventHandler): void;
   ioUnlisten(fd: number): boolean;
   ioWrite(fd: number, bytes: Uint8Array): number;
   /** As ioWrite, for a string of code points below 256, one byte each. */
   ioWriteLatin1(fd: number, text: string): number;
   /** An outbound connection to a numeric address on this thread's loop: its fd, or -errno. */
-  ioConnect(address: string, port: number, onEvent: (kind: number, fd: number, arg: unknown) => void): number;
+  ioConnect(address: string, port: number, onEvent: IoEventHandler): number;
   ioEnd(fd: number): boolean;
   ioClose(fd: number): boolean;
   ioSetReading(fd: number, on: boolean): boolean;

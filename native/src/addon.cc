@@ -196,6 +196,7 @@ class JsIoSink : public IoSink {
  public:
   enum Kind { kAccept = 0, kData = 1, kEnd = 2, kError = 3, kDrain = 4, kConnect = 5 };
   JsIoSink(Napi::Env env, Napi::Function onEvent) : env_(env), onEvent_(Napi::Persistent(onEvent)) {}
+  ~JsIoSink() override { DropSlab(); }
   void OnAccept(int listenFd, int fd) override { Emit(kAccept, listenFd, fd, nullptr, 0); }
   void OnData(int fd, const char* data, std::size_t n) override { Emit(kData, fd, 0, data, n); }
   void OnEnd(int fd) override { Emit(kEnd, fd, 0, nullptr, 0); }
@@ -203,27 +204,80 @@ class JsIoSink : public IoSink {
   void OnDrain(int fd) override { Emit(kDrain, fd, 0, nullptr, 0); }
   void OnConnect(int fd) override { Emit(kConnect, fd, 0, nullptr, 0); }
   // Teardown: nothing reaches JavaScript any more.
-  void Detach() { onEvent_.Reset(); }
+  void Detach() {
+    onEvent_.Reset();
+    DropSlab();
+  }
 
  private:
+  // Read bytes reach JavaScript as a view into a slab: one ArrayBuffer of kSlabBytes that the
+  // reads of this thread fill one after another (8-byte aligned), as Node's Buffer pool does, and
+  // that a new one replaces once full. A request or a response then costs a memcpy instead of an
+  // ArrayBuffer of its own, whose malloc, backing-store bookkeeping and free (on V8's sweeper
+  // threads) cost more than the rest of the copy. Views keep their slab alive; JavaScript copies
+  // what it keeps across events (lib/proxy/native-io.ts). Reads above kSlabMaxRead get their own.
+  static constexpr std::size_t kSlabBytes = 64 * 1024;
+  static constexpr std::size_t kSlabMaxRead = 16 * 1024;
+
+  void DropSlab() {
+    if (slab_ != nullptr) napi_delete_reference(env_, slab_);
+    slab_ = nullptr;
+    slabData_ = nullptr;
+    slabUsed_ = kSlabBytes;
+  }
+
+  // The ArrayBuffer holding a copy of data and the copy's offset in it; false when none was made.
+  bool Place(napi_env env, const char* data, std::size_t n, napi_value* ab, std::size_t* offset) {
+    if (n > kSlabMaxRead) {
+      void* own = nullptr;
+      if (napi_create_arraybuffer(env, n, &own, ab) != napi_ok) return false;
+      std::memcpy(own, data, n);
+      *offset = 0;
+      return true;
+    }
+    if (slab_ == nullptr || slabUsed_ + n > kSlabBytes) {
+      void* fresh = nullptr;
+      napi_value v = nullptr;
+      napi_ref ref = nullptr;
+      if (napi_create_arraybuffer(env, kSlabBytes, &fresh, &v) != napi_ok ||
+          napi_create_reference(env, v, 1, &ref) != napi_ok)
+        return false;
+      DropSlab();
+      slab_ = ref;
+      slabData_ = static_cast<char*>(fresh);
+      slabUsed_ = 0;
+    }
+    if (napi_get_reference_value(env, slab_, ab) != napi_ok || *ab == nullptr) return false;
+    std::memcpy(slabData_ + slabUsed_, data, n);
+    *offset = slabUsed_;
+    slabUsed_ += (n + 7) & ~static_cast<std::size_t>(7);  // before JavaScript runs: it may read again
+    return true;
+  }
+
   // Runs on a libuv callback, outside any JavaScript frame, possibly while a terminating worker's
   // loop runs its last iteration, when no JavaScript may run. Hence plain Node-API calls whose
   // failures are checked here: node-addon-api would turn a failed call into a C++ exception, and
   // building that exception itself fails in a terminating isolate (a fatal error). An event that
   // cannot be delivered is dropped; the thread's teardown closes its fd.
+  // onEvent(kind, fd, a, b, c): kData: (ArrayBuffer, offset, length); kAccept: fd is the listening
+  // fd, a the accepted one; kError: a is the errno; others: nothing.
   void Emit(Kind kind, int fd, int number, const char* data, std::size_t n) {
     if (onEvent_.IsEmpty()) return;
     napi_env env = env_;
     napi_handle_scope scope = nullptr;
     if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-    napi_value fn = nullptr, recv = nullptr, argv[3] = {nullptr, nullptr, nullptr};
+    napi_value fn = nullptr, recv = nullptr, argv[5] = {nullptr, nullptr, nullptr, nullptr, nullptr};
+    size_t argc = 3;
     bool ok = napi_get_reference_value(env, onEvent_, &fn) == napi_ok && fn != nullptr &&
               napi_get_global(env, &recv) == napi_ok && napi_create_int32(env, kind, &argv[0]) == napi_ok &&
               napi_create_int32(env, fd, &argv[1]) == napi_ok;
     if (ok) {
       if (kind == kData) {
-        void* copy = nullptr;
-        ok = napi_create_buffer_copy(env, n, data, &copy, &argv[2]) == napi_ok;
+        std::size_t offset = 0;
+        ok = Place(env, data, n, &argv[2], &offset) &&
+             napi_create_uint32(env, static_cast<uint32_t>(offset), &argv[3]) == napi_ok &&
+             napi_create_uint32(env, static_cast<uint32_t>(n), &argv[4]) == napi_ok;
+        argc = 5;
       } else if (kind == kAccept || kind == kError) {
         ok = napi_create_int32(env, number, &argv[2]) == napi_ok;
       } else {
@@ -234,7 +288,7 @@ class JsIoSink : public IoSink {
       // MakeCallback, not Call: nextTicks and microtasks queued by the handler run when it returns,
       // as after any of Node's own I/O callbacks.
       napi_value result = nullptr;
-      if (napi_make_callback(env, nullptr, recv, fn, 3, argv, &result) == napi_pending_exception) {
+      if (napi_make_callback(env, nullptr, recv, fn, argc, argv, &result) == napi_pending_exception) {
         // The dispatcher catches everything it calls; what still escapes is an uncaught exception
         // of the thread, as from any Node callback (it never unwinds into libuv).
         napi_value err = nullptr;
@@ -245,6 +299,9 @@ class JsIoSink : public IoSink {
   }
   Napi::Env env_;
   Napi::FunctionReference onEvent_;
+  napi_ref slab_ = nullptr;
+  char* slabData_ = nullptr;
+  std::size_t slabUsed_ = kSlabBytes;
 };
 #endif
 

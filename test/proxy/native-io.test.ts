@@ -13,6 +13,7 @@ import {
   nativeIoFor,
   UpstreamPool,
 } from '../../lib/proxy/index.js';
+import { ownBytes } from '../../lib/proxy/native-io.js';
 import type { UpstreamConn, UpstreamOwner } from '../../lib/proxy/upstream-pool.js';
 import { clientSocketIo } from '../../lib/redirector/index.js';
 
@@ -306,6 +307,65 @@ function collector() {
   };
   return { got, events, owner };
 }
+
+describe('read slabs (addon I/O)', { skip }, () => {
+  it('small reads are views into one shared slab that is never overwritten; large ones get their own', async () => {
+    const seen: Buffer[] = [];
+    const srv = listen((s) => s.on('data', (d) => seen.push(d)));
+    try {
+      const a = await connect(srv.port);
+      const b = await connect(srv.port);
+      const wait = async (n: number) => {
+        const deadline = Date.now() + 5000;
+        while (seen.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+        assert.equal(seen.length, n);
+      };
+      a.write('first');
+      await wait(1);
+      b.write('second');
+      await wait(2);
+      const [first, second] = seen as [Buffer, Buffer];
+      assert.equal(first.toString(), 'first');
+      assert.equal(second.toString(), 'second');
+      assert.equal(first.buffer, second.buffer, 'two connections, one slab');
+      assert.ok(first.buffer.byteLength >= 32 * 1024);
+      // Enough further reads to fill several slabs: the first views keep their bytes.
+      for (let i = 0; i < 60; i++) {
+        a.write(Buffer.alloc(4000, 0x61 + (i % 26)));
+        await wait(3 + i);
+      }
+      assert.equal(first.toString(), 'first');
+      assert.equal(second.toString(), 'second');
+      assert.notEqual(seen.at(-1)!.buffer, first.buffer, 'a full slab was replaced, not reused');
+      const big = Buffer.alloc(40 * 1024, 0x7a);
+      const before = seen.length;
+      a.write(big);
+      const deadline = Date.now() + 5000;
+      while (Buffer.concat(seen.slice(before)).length < big.length && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 2));
+      assert.deepEqual(Buffer.concat(seen.slice(before)), big);
+      const largest = seen.slice(before).reduce((m, c) => (c.length > m.length ? c : m));
+      if (largest.length > 16 * 1024) assert.equal(largest.buffer.byteLength, largest.length, 'a large read owns its buffer');
+    } finally {
+      srv.close();
+    }
+  });
+
+  it('ownBytes copies a small view of a slab and keeps a buffer that is its own', () => {
+    const slab = Buffer.alloc(64 * 1024);
+    slab.write('kept', 100);
+    const view = slab.subarray(100, 104);
+    const owned = ownBytes(view);
+    assert.notEqual(owned.buffer, slab.buffer);
+    assert.equal(owned.toString(), 'kept');
+    slab.fill(0);
+    assert.equal(owned.toString(), 'kept', 'the copy does not follow the slab');
+    const whole = Buffer.alloc(64 * 1024);
+    assert.equal(ownBytes(whole), whole);
+    const small = Buffer.from('pooled'); // a slice of Node's 8 KiB pool: kept as it is
+    assert.equal(ownBytes(small), small);
+  });
+});
 
 describe('native upstream sockets (addon I/O, outbound)', { skip }, () => {
   it('connects, sends what was written while connecting and while corked in order, reads the answer, and reports the FIN', async () => {
