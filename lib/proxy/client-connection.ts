@@ -314,8 +314,9 @@ export class ClientConnection implements ExchangeHost {
       if (cur.stream !== null) {
         if (!cur.stream.writeBody(slice)) this.socket.pause();
       } else if (used === cur.need) {
-        // The whole body in one read (the usual case): used as it is, no copy.
-        cur.parts.push(slice);
+        // The whole body in one read (the usual case): used as it is, unless it is a small view
+        // into a read slab (kept for the whole exchange, retries included).
+        cur.parts.push(ownBytes(slice));
       } else {
         const body = cur.body ?? (cur.body = new BodyBuffer(cur.limit, cur.need));
         body.push(slice, 0, slice.length);

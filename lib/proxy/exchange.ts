@@ -120,7 +120,10 @@ export class Exchange implements UpstreamOwner {
           s.cork();
           let room = s.write(head, 'latin1');
           for (const b of this.queue.splice(0)) room = s.write(b);
-          s.uncork();
+          // The addon's socket says after the flush whether to wait for 'drain' (only then does one
+          // come); net.Socket answered in its writes.
+          const flushed = s.uncork();
+          if (typeof flushed === 'boolean') room = flushed;
           this.queue = null;
           // Nothing else resumes the client when the flush left room ('drain' only follows a full buffer).
           if (room) this.host.resumeClient();
@@ -170,7 +173,7 @@ export class Exchange implements UpstreamOwner {
     for (;;) {
       const r = parseResponseHead(buf, 0, buf.length, this.method);
       if (r.kind === 'incomplete') {
-        this.respBuf = buf;
+        this.respBuf = ownBytes(buf);
         return;
       }
       if (r.kind === 'error') {

@@ -374,6 +374,7 @@ export class NativeClientSocket extends EventEmitter implements ClientSocket {
 export class NativeUpstreamSocket extends NativeClientSocket {
   connecting = true;
   private corked: Uint8Array[] | null = null;
+  private corkedBytes = 0;
 
   constructor(
     io: NativeIo,
@@ -411,20 +412,30 @@ export class NativeUpstreamSocket extends NativeClientSocket {
     this.corked ??= [];
   }
 
-  uncork(): void {
+  /** Sends what was written while corked, in one write; false as write() when the caller should wait for 'drain'. */
+  uncork(): boolean {
     const parts = this.corked;
-    if (parts === null) return;
+    if (parts === null) return this.writableLength < HIGH_WATER_MARK;
     this.corked = null;
-    if (parts.length === 0) return;
-    super.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    this.corkedBytes = 0;
+    if (parts.length === 0) return this.writableLength < HIGH_WATER_MARK;
+    return super.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
   }
 
+  /** While corked, the bytes are held here (net.Socket's answer: false from 16 KiB held or queued). */
   override write(data: Uint8Array | string, encoding?: 'latin1' | 'utf8'): boolean {
     if (this.corked !== null) {
       if (this.destroyed || this.ended) return false;
-      this.corked.push(typeof data === 'string' ? Buffer.from(data, encoding ?? 'utf8') : data);
-      return true;
+      const bytes = typeof data === 'string' ? Buffer.from(data, encoding ?? 'utf8') : data;
+      this.corked.push(bytes);
+      this.corkedBytes += bytes.length;
+      return this.corkedBytes + this.writableLength < HIGH_WATER_MARK;
     }
     return super.write(data, encoding);
+  }
+
+  override end(data?: Uint8Array | string): this {
+    if (this.corked !== null) this.uncork(); // what was corked leaves before the FIN
+    return super.end(data);
   }
 }

@@ -43,7 +43,8 @@ export interface UpstreamSocket {
   setTimeout(ms: number): this;
   write(data: Uint8Array | string, encoding?: 'latin1'): boolean;
   cork(): void;
-  uncork(): void;
+  /** net.Socket's returns nothing; the addon's says whether to wait for 'drain'. */
+  uncork(): unknown;
   pause(): this;
   resume(): this;
   end(): this;
@@ -115,7 +116,10 @@ export class UpstreamConn {
     this.onChunk(Buffer.from(buf.subarray(0, n)));
   }
 
-  /** Bytes from upstream that are the receiver's to keep (the addon's sockets deliver copies). */
+  /**
+   * Bytes from upstream (the addon's sockets deliver views into their read slab: a receiver that
+   * keeps them past this call copies them, ownBytes).
+   */
   onChunk(chunk: Buffer): void {
     this.quietTicks = 0;
     if (this.owner !== null) this.owner.onUpstreamData(chunk);
@@ -216,7 +220,8 @@ export class UpstreamPool {
     let conn: UpstreamConn | null = null;
     let socket: UpstreamSocket;
     const io = this.options.io;
-    if (io !== null && net.isIP(target.host) !== 0) {
+    // A numeric address without an IPv6 zone (`%eth0`, which only net.connect resolves).
+    if (io !== null && net.isIP(target.host) !== 0 && !target.host.includes('%')) {
       try {
         socket = io.connect(target.host, target.port);
       } catch (err) {

@@ -345,7 +345,8 @@ describe('read slabs (addon I/O)', { skip }, () => {
         await new Promise((r) => setTimeout(r, 2));
       assert.deepEqual(Buffer.concat(seen.slice(before)), big);
       const largest = seen.slice(before).reduce((m, c) => (c.length > m.length ? c : m));
-      if (largest.length > 16 * 1024) assert.equal(largest.buffer.byteLength, largest.length, 'a large read owns its buffer');
+      if (largest.length > 16 * 1024)
+        assert.equal(largest.buffer.byteLength, largest.length, 'a large read owns its buffer');
     } finally {
       srv.close();
     }
@@ -395,6 +396,62 @@ describe('native upstream sockets (addon I/O, outbound)', { skip }, () => {
       await closed;
       assert.deepEqual(Buffer.concat(data), Buffer.from('got:early caf\xe9 corked END', 'latin1'));
       assert.equal(s.destroyed, true, 'closed itself after the FIN');
+    } finally {
+      srv.close();
+    }
+  });
+
+  it('delivers the bytes that came before a reset, then reports the reset', async () => {
+    let serverDone!: () => void;
+    const reset = new Promise<void>((r) => (serverDone = r));
+    const srv = await netServer((s) => {
+      s.once('data', () => {
+        s.write('answer', () => {
+          s.resetAndDestroy();
+          serverDone();
+        });
+      });
+    });
+    try {
+      const s = nativeIoFor(addon!).connect('127.0.0.1', srv.port);
+      await once(s, 'connect');
+      s.pause(); // the answer and the reset wait in the kernel: both are there at the next poll
+      const data: Buffer[] = [];
+      s.on('data', (d: Buffer) => data.push(d));
+      s.on('error', () => {});
+      const closed = new Promise((r) => s.once('close', r));
+      s.write('ask');
+      await reset;
+      await new Promise((r) => setTimeout(r, 20));
+      s.resume();
+      await closed;
+      assert.equal(Buffer.concat(data).toString(), 'answer', 'read before the reset closed the socket');
+    } finally {
+      srv.close();
+    }
+  });
+
+  it('corked writes ask for a pause from 16 KiB held, and end() sends them before the FIN', async () => {
+    const received: Buffer[] = [];
+    let ended!: () => void;
+    const gotEnd = new Promise<void>((r) => (ended = r));
+    const srv = await netServer((s) => {
+      s.on('data', (d: Buffer) => received.push(d));
+      s.on('end', () => ended());
+    });
+    try {
+      const s = nativeIoFor(addon!).connect('127.0.0.1', srv.port);
+      await once(s, 'connect');
+      s.cork();
+      assert.equal(s.write(Buffer.alloc(10 * 1024, 1)), true);
+      assert.equal(s.write(Buffer.alloc(10 * 1024, 2)), false, '20 KiB held: wait for drain');
+      s.end();
+      await gotEnd;
+      const all = Buffer.concat(received);
+      assert.equal(all.length, 20 * 1024);
+      assert.equal(all[0], 1);
+      assert.equal(all[all.length - 1], 2);
+      s.destroy();
     } finally {
       srv.close();
     }

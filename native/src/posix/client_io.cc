@@ -234,10 +234,9 @@ int ClientIo::Connect(const sockaddr* addr, socklen_t len) {
   if (fd < 0) return -errno;
   const int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  int rc;
-  do rc = ::connect(fd, addr, len);
-  while (rc != 0 && errno == EINTR);
-  if (rc != 0 && errno != EINPROGRESS) {
+  // EINTR: the connect goes on in the background, as with EINPROGRESS (calling it again is EALREADY).
+  const int rc = ::connect(fd, addr, len);
+  if (rc != 0 && errno != EINPROGRESS && errno != EINTR) {
     const int e = errno;
     ::close(fd);
     return -e;
@@ -249,11 +248,11 @@ int ClientIo::Connect(const sockaddr* addr, socklen_t len) {
   // Even a connect that completed at once (loopback) is reported from the loop, never from inside
   // this call: the caller has not registered the fd yet.
   h->connecting = true;
-  rc = uv_poll_init(loop_, &h->poll, fd);
-  if (rc != 0) {
+  const int prc = uv_poll_init(loop_, &h->poll, fd);
+  if (prc != 0) {
     delete h;
     ::close(fd);
-    return rc;  // libuv errors are -errno
+    return prc;  // libuv errors are -errno
   }
   h->poll.data = h;
   Track(h);
@@ -269,6 +268,23 @@ void ClientIo::OnClientEvent(Handle* h, int status, int events) {
     int err = 0;
     socklen_t len = sizeof(err);
     if (status == UV_EBADF && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) status = -err;
+    h->events = 0;  // libuv has stopped the poll
+    // Bytes that arrived before the reset are still readable (an upstream that answered early and
+    // reset the rest of an upload, in one wake-up): deliver them first, as net.Socket does.
+    if (!h->connecting) {
+      for (int i = 0; i < 16 && !h->closed && h->reading && !h->eof; i++) {
+        ssize_t n = ::read(fd, readBuf_.data(), readBuf_.size());
+        if (n > 0) {
+          sink_->OnData(fd, readBuf_.data(), static_cast<std::size_t>(n));
+        } else if (n == 0) {
+          h->eof = true;
+          sink_->OnEnd(fd);
+        } else {
+          break;
+        }
+      }
+      if (h->closed) return;
+    }
     sink_->OnError(fd, -status);
     return;
   }
