@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { ChunkedDecoder } from './chunked.js';
 import type { ClientSocket } from './client-socket.js';
 import { ownBytes } from './native-io.js';
-import { parseResponseHead, type ResponseHead } from './response-head.js';
+import { parseResponseHead, type ResponseHead, type ResponseHeadResult } from './response-head.js';
 import { PASS_THROUGH_MARKER } from './responses.js';
 import type { UpstreamConn, UpstreamOwner, UpstreamPool, UpstreamTarget } from './upstream-pool.js';
 
@@ -23,6 +23,8 @@ export interface ExchangeHost {
 
 /** Up to this many body bytes are copied next to their head so both leave in one write. */
 const JOIN_LIMIT = 64 * 1024;
+/** Response heads up to this size are remembered per upstream connection (parseHead). */
+const HEAD_MEMO_BYTES = 1024;
 
 /** `head` (latin1) followed by `buf[s, e)` in one new buffer. */
 function joined(head: string, buf: Buffer, s: number, e: number): Buffer {
@@ -171,7 +173,7 @@ export class Exchange implements UpstreamOwner {
     }
     let buf = this.respBuf === null ? chunk : Buffer.concat([this.respBuf, chunk]);
     for (;;) {
-      const r = parseResponseHead(buf, 0, buf.length, this.method);
+      const r = this.parseHead(buf);
       if (r.kind === 'incomplete') {
         this.respBuf = ownBytes(buf);
         return;
@@ -196,6 +198,24 @@ export class Exchange implements UpstreamOwner {
       this.relayBody(buf, r.headEnd, true);
       return;
     }
+  }
+
+  /**
+   * The response head at the start of `buf`: the connection's last parse when the bytes are the
+   * same (a repeated request within the host's Date second), else a fresh one, remembered when the
+   * head is small. A head object is never modified after its parse, so sharing it is safe.
+   */
+  private parseHead(buf: Buffer): ResponseHeadResult {
+    const conn = this.conn;
+    const memo = conn === null ? null : conn.headMemo;
+    if (memo !== null && memo.method === this.method) {
+      const n = memo.bytes.length;
+      if (buf.length >= n && buf.compare(memo.bytes, 0, n, 0, n) === 0) return memo.result;
+    }
+    const r = parseResponseHead(buf, 0, buf.length, this.method);
+    if (r.kind === 'ok' && conn !== null && r.headEnd <= HEAD_MEMO_BYTES)
+      conn.headMemo = { bytes: Buffer.from(buf.subarray(0, r.headEnd)), method: this.method, result: r };
+    return r;
   }
 
   /** Takes the response head: framing state for the body, and whether the client connection ends. */

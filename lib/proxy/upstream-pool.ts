@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
 import type { NativeIo } from './native-io.js';
+import type { ResponseHeadResult } from './response-head.js';
 
 /** Where an endpoint's requests are forwarded. */
 export interface UpstreamTarget {
@@ -71,6 +72,12 @@ export class UpstreamConn {
   closed = false;
   /** How long the current owner may wait without a byte from upstream. */
   responseMs = 0;
+  /**
+   * The last response head this connection parsed, as bytes, with its parse (exchange.ts): a host
+   * answers a repeated request with the same head until its Date changes, and the same bytes parse
+   * the same way.
+   */
+  headMemo: { bytes: Buffer; method: string; result: ResponseHeadResult } | null = null;
   /** Consecutive socket-timeout ticks without a byte (the socket's inactivity timer is the clock). */
   private quietTicks = 0;
   private tickMs = 0;

@@ -189,6 +189,49 @@ describe('HTTP/1.0 clients', () => {
 });
 
 describe('upstream response framing', () => {
+  it('a repeated response head is taken from the connection’s last parse only when its bytes and the method match', async () => {
+    // One upstream connection answers four requests; the first three heads are byte for byte the same.
+    const same = 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Seq: same\r\n\r\n';
+    const answers = [
+      same + 'hello',
+      same + 'world',
+      same /* HEAD: no body */,
+      'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-Seq: other\r\n\r\nabc',
+    ];
+    let connections = 0;
+    const up = await startRawUpstream((s) => {
+      connections++;
+      let pending = '';
+      let next = 0;
+      s.on('data', (d: Buffer) => {
+        pending += d.toString('latin1');
+        for (let end = pending.indexOf('\r\n\r\n'); end !== -1; end = pending.indexOf('\r\n\r\n')) {
+          pending = pending.slice(end + 4);
+          s.write(answers[next++] ?? 'HTTP/1.1 500 Unexpected\r\nContent-Length: 0\r\n\r\n');
+        }
+      });
+    });
+    const p = await startProxy(up.port);
+    try {
+      const raw = await rawExchange(p.port, [
+        'GET /1 HTTP/1.1\r\nHost: h\r\n\r\n',
+        'GET /2 HTTP/1.1\r\nHost: h\r\n\r\n',
+        'HEAD /3 HTTP/1.1\r\nHost: h\r\n\r\n',
+        'GET /4 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n',
+      ]);
+      assert.deepEqual(statuses(raw), [200, 200, 200, 200]);
+      const parts = raw.split('HTTP/1.1 200 OK\r\n').slice(1);
+      const bodyOf = (part: string) => part.slice(part.indexOf('\r\n\r\n') + 4);
+      assert.deepEqual(parts.map(bodyOf), ['hello', 'world', '', 'abc'], JSON.stringify(raw));
+      assert.match(parts[2]!, /Content-Length: 5\r\n/, 'HEAD keeps the length of the body it did not get');
+      assert.match(parts[3]!, /X-Seq: other\r\n/);
+      assert.equal(connections, 1, 'all four on one pooled connection');
+    } finally {
+      await p.close();
+      await up.close();
+    }
+  });
+
   it('several Transfer-Encoding lines: the final coding decides; not chunked, the body runs to close and so does the client connection', async () => {
     const wire =
       'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n5\r\nhello\r\n0\r\n\r\n';
