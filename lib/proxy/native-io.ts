@@ -22,16 +22,20 @@ const ACCEPT_RETRY_MS = 100;
 
 let threadIo: NativeIo | null = null;
 
-/** A slab is this large or larger (the addon's is 64 KiB; Node's own Buffer pool is 8 KiB). */
-const SLAB_BYTES = 32 * 1024;
+/**
+ * The addon's read slabs seen so far (weakly: a slab goes once no view of it is left). Recognised by
+ * identity, not by size: Node 24's own Buffer pool is 64 KiB too.
+ */
+const slabs = new WeakSet<ArrayBuffer>();
+let lastSlab: ArrayBuffer | null = null;
 
 /**
- * `buf`, or a copy of it when it is a small view into a large buffer (a read slab): for bytes kept
- * past the event that delivered them (a client's partial request head), so a few kept bytes do not
- * hold a whole slab.
+ * `buf`, or a copy of it when it is a view into one of the addon's read slabs: for bytes kept past
+ * the event that delivered them (a client's partial request head), so a few kept bytes do not hold
+ * a whole slab.
  */
 export function ownBytes(buf: Buffer): Buffer {
-  return buf.buffer.byteLength >= SLAB_BYTES && buf.length < buf.buffer.byteLength >>> 2 ? Buffer.from(buf) : buf;
+  return buf.length < buf.buffer.byteLength && slabs.has(buf.buffer as ArrayBuffer) ? Buffer.from(buf) : buf;
 }
 
 /** This thread's NativeIo (the addon keeps one event function per thread). */
@@ -93,7 +97,13 @@ export class NativeIo {
       try {
         // A view into the addon's read slab (see JsIoSink in native/src/addon.cc): whoever keeps it
         // past this event keeps the slab alive, so keepers copy (ownBytes).
-        s.onData(Buffer.from(arg as ArrayBuffer, offset, length));
+        const ab = arg as ArrayBuffer;
+        // A read above the slab limit comes in a buffer of its own (offset 0, the whole of it).
+        if (ab !== lastSlab && length! < ab.byteLength) {
+          lastSlab = ab;
+          slabs.add(ab);
+        }
+        s.onData(Buffer.from(ab, offset, length));
       } catch {
         s.destroy(); // nothing a client sends may take the worker down
       }
