@@ -168,17 +168,17 @@ export class NativeClientSocket extends EventEmitter implements ClientSocket {
   destroyed = false;
   writableLength = 0;
   protected ended = false;
-  protected paused = false;
-  protected needDrain = false;
-  protected closeAfterDrain = false;
-  protected timeoutMs = 0;
+  private paused = false;
+  private needDrain = false;
+  private closeAfterDrain = false;
+  private timeoutMs = 0;
   private timer: NodeJS.Timeout | null = null;
-  protected lastActive = 0;
+  private lastActive = 0;
   private peer: [string, number] | null | undefined;
   private local: [string, number] | null | undefined;
 
   constructor(
-    protected readonly io: NativeIo,
+    private readonly io: NativeIo,
     readonly fd: number,
   ) {
     super();
@@ -282,7 +282,7 @@ export class NativeClientSocket extends EventEmitter implements ClientSocket {
   }
 
   /** What ioWrite returned: bytes still queued, or -errno. */
-  protected wrote(queued: number): boolean {
+  private wrote(queued: number): boolean {
     if (this.timeoutMs > 0) this.touch();
     if (queued < 0) {
       // Broken connection (reset, EPIPE): reported like net.Socket does, after this call returns.
@@ -353,7 +353,7 @@ export class NativeClientSocket extends EventEmitter implements ClientSocket {
 
   // Idle timeout: one timer per socket, re-armed lazily (activity only records the time).
 
-  protected touch(): void {
+  private touch(): void {
     this.lastActive = performance.now();
     if (this.timer === null && !this.destroyed) this.arm(this.timeoutMs);
   }
