@@ -66,9 +66,9 @@ export class Agent {
       connections: connectionLimits(config),
       redirect: config.redirect,
       metrics: config.metrics !== null,
-      onAudit: (b) => {
+      onAudit: (b, giveBack) => {
         this.status.connectionsCount += b.records;
-        this.audit.append(b);
+        this.audit.append(b, giveBack);
       },
       onNotifyKeyKeeper: () => void this.keeper?.pollOnce(),
       onWorker: (i, w) => this.metrics?.setWorker(i, w),

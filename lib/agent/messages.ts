@@ -50,7 +50,17 @@ export interface DrainMessage {
   drainMs: number;
 }
 
-export type MainToWorker = SnapshotMessage | StateMessage | DrainMessage;
+/**
+ * Main → worker: an audit batch's buffer, written to disk, handed back (transferred) for the
+ * worker's next batch. Without it each written buffer waits for the main thread's garbage
+ * collector, which runs rarely there: tens of MiB of written batches at a time under load.
+ */
+export interface AuditBufferMessage {
+  type: 'gpa:audit-buffer';
+  buffer: ArrayBuffer;
+}
+
+export type MainToWorker = SnapshotMessage | StateMessage | DrainMessage | AuditBufferMessage;
 
 /** Worker → main. */
 export type WorkerToMain =

@@ -23,6 +23,7 @@ import {
 import { SigningKey } from '../signing/index.js';
 import { scheduleHeapTrim } from './heap-trim.js';
 import {
+  type AuditBufferMessage,
   isMessage,
   type MainToWorker,
   type SnapshotMessage,
@@ -142,6 +143,7 @@ port.on('message', (m: MainToWorker) => {
   try {
     if (isMessage<SnapshotMessage>(m, 'gpa:snapshot')) applySnapshot(m);
     else if (isMessage<StateMessage>(m, 'gpa:state')) applyState(m);
+    else if (isMessage<AuditBufferMessage>(m, 'gpa:audit-buffer')) batcher.recycle(m.buffer);
     else if (m?.type === 'gpa:drain') {
       void listener.close(m.drainMs).then(() => {
         batcher.flush();

@@ -69,7 +69,8 @@ export interface WorkerSetOptions {
   connections: ConnectionLimits;
   redirect: boolean;
   metrics: boolean;
-  onAudit: (batch: AuditBatch) => void;
+  /** `giveBack`: hands the batch's buffer back to its worker once written (transferred). */
+  onAudit: (batch: AuditBatch, giveBack: (buffer: ArrayBuffer) => void) => void;
   onNotifyKeyKeeper: () => void;
   /** Worker number `index` is now `worker` (listening), or null (gone; a new one is being started). */
   onWorker?: (index: number, worker: Worker | null) => void;
@@ -145,8 +146,13 @@ export class WorkerSet {
     // Workers inherit execArgv unless told otherwise (a --cpu-prof or --inspect would apply to each).
     const w = new Worker(WORKER_FILE, { workerData: init, execArgv: [], resourceLimits: workerResourceLimits() });
     this.workers[index] = w;
+    // A worker that has exited or been replaced gets nothing back; the buffer is then only garbage.
+    const giveBack = (buffer: ArrayBuffer) => {
+      if (this.workers[index] !== w || buffer.byteLength === 0) return;
+      w.postMessage({ type: 'gpa:audit-buffer', buffer } satisfies MainToWorker, [buffer]);
+    };
     w.on('message', (m: WorkerToMain) => {
-      if (isMessage<{ type: 'gpa:audit'; batch: AuditBatch }>(m, 'gpa:audit')) this.opts.onAudit(m.batch);
+      if (isMessage<{ type: 'gpa:audit'; batch: AuditBatch }>(m, 'gpa:audit')) this.opts.onAudit(m.batch, giveBack);
       else if (m.type === 'gpa:notify-keykeeper') this.opts.onNotifyKeyKeeper();
     });
     w.on('error', (err) => this.opts.log('error', `data-plane worker ${index} failed: ${err.stack ?? err.message}`));

@@ -48,20 +48,31 @@ export class AuditLog {
     this.maxBacklog = opts.maxBacklogBytes ?? 64 * 1024 * 1024;
   }
 
-  /** Accepts a batch from any thread's batcher. */
-  append(batch: AuditBatch): void {
+  /**
+   * Accepts a batch from any thread's batcher. `done` gets the batch's buffer back once its bytes
+   * are written or dropped (to recycle it: see AuditBatcher.recycle).
+   */
+  append(batch: AuditBatch, done?: (buffer: ArrayBuffer) => void): void {
     this.dropped += batch.dropped;
     this.summaries.add(batch.summaries);
-    if (batch.records === 0) return;
+    const buffer = batch.bytes.buffer as ArrayBuffer;
+    if (batch.records === 0) {
+      done?.(buffer);
+      return;
+    }
     const bytes = batch.bytes.byteLength;
     if (this.backlog + bytes > this.maxBacklog) {
       this.dropped += batch.records;
+      done?.(buffer);
       return;
     }
     this.backlog += bytes;
     // Bytes outside the JS heap while the write is pending (a view, not a copy).
-    const data = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, bytes);
-    this.chain = this.chain.then(() => this.writeBatch(data, bytes, batch.records));
+    const data = Buffer.from(buffer, batch.bytes.byteOffset, bytes);
+    this.chain = this.chain.then(async () => {
+      await this.writeBatch(data, bytes, batch.records);
+      done?.(buffer);
+    });
   }
 
   /** Resolves once every batch handed over so far is on disk (or counted as dropped). */

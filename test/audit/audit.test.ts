@@ -84,6 +84,52 @@ describe('audit log', () => {
     assert.equal((statSync(log.file).mode & 0o077) === 0, true, 'log file is not readable by others');
   });
 
+  it('formats later batches into the buffers of written ones, with no stale bytes', async () => {
+    const log = new AuditLog({ folder: tmp() });
+    const seen: ArrayBuffer[] = [];
+    const b = new AuditBatcher((batch) => {
+      seen.push(batch.bytes.buffer as ArrayBuffer);
+      log.append(batch, (buffer) => b.recycle(buffer));
+    });
+    // Wave 1: 300 records. Wave 2: 100 longer ones (fits the same buffer). Wave 3: 600 (does not).
+    for (let i = 0; i < 300; i++) b.record(rec(i));
+    b.flush();
+    await log.flush();
+    assert.equal(b.spareCount, 1, 'the written buffer came back');
+    for (let i = 0; i < 100; i++)
+      b.record(rec(1000 + i, { target: `/metadata/instance?api-version=2021-02-01&n=${i}` }));
+    b.flush();
+    await log.flush();
+    assert.equal(seen[1], seen[0], "the second batch reused the first one's buffer");
+    for (let i = 0; i < 600; i++) b.record(rec(2000 + i));
+    b.flush();
+    await log.close();
+    assert.notEqual(seen[2], seen[0], 'a spare too small is not used');
+    const all = lines(log.file).map((l) => JSON.parse(l) as { connectionId: number; target: string });
+    assert.equal(all.length, 1000);
+    assert.deepEqual(
+      all.map((r) => r.connectionId),
+      [
+        ...Array.from({ length: 300 }, (_, i) => i),
+        ...Array.from({ length: 100 }, (_, i) => 1000 + i),
+        ...Array.from({ length: 600 }, (_, i) => 2000 + i),
+      ],
+    );
+    assert.equal(all[399]!.target, '/metadata/instance?api-version=2021-02-01&n=99');
+    assert.equal(log.written, 1000);
+  });
+
+  it("hands a batch's buffer back when its records are dropped as well as when written", async () => {
+    const log = new AuditLog({ folder: tmp(), maxBacklogBytes: 1 });
+    const back: ArrayBuffer[] = [];
+    const b = new AuditBatcher((batch) => log.append(batch, (buffer) => back.push(buffer)));
+    for (let i = 0; i < 10; i++) b.record(rec(i));
+    b.flush();
+    await log.close();
+    assert.equal(log.dropped, 10);
+    assert.equal(back.length, 1);
+  });
+
   it('a process name holding a newline and fake JSON cannot forge a record', async () => {
     const log = new AuditLog({ folder: tmp() });
     const b = new AuditBatcher((batch) => log.append(batch));
