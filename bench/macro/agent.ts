@@ -2,7 +2,7 @@
 // clients run in, its own host emulator in Enforce (signatures verified), a 50-privilege policy,
 // audit log and metrics on. Clients connect to the IMDS loopback alias and eBPF sends them to it.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createBenchCgroup } from './cgroup.js';
@@ -118,12 +118,16 @@ export async function startAgentTarget(work: string, o: AgentOptions): Promise<A
     const extra = (process.env.GPA_BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
     // As the systemd unit runs it (lib/status/systemd-unit.ts).
     const nodeArgs = ['--no-node-snapshot', ...(o.profile ? ['--prof'] : []), ...extra];
+    // GPA_BENCH_AGENT_STDOUT: a file for the agent's stdout (e.g. with --trace-gc in the flags above).
+    const stdoutFile = process.env.GPA_BENCH_AGENT_STDOUT;
+    const stdout = stdoutFile ? openSync(stdoutFile, 'a') : 'ignore';
     const child = spawn(o.node ?? process.execPath, [...nodeArgs, GPA, 'run', '--config', configFile], {
       cwd: profDir,
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', stdout, 'pipe'],
       // MALLOC_ARENA_MAX=2 as the shipped systemd unit sets it (fewer glibc arenas across threads).
       env: { ...process.env, NODE_OPTIONS: '', MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' },
     });
+    if (typeof stdout === 'number') closeSync(stdout);
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d).slice(-20000)));
     cleanups.push(() => stopChild(child, 10000));
