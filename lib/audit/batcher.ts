@@ -27,8 +27,9 @@ export interface BatcherOptions {
 
 /** A typical line's length (bytes): a batch's buffer starts at this per record and grows if needed. */
 const LINE_ESTIMATE = 768;
-/** Written buffers kept for reuse (see `recycle`). */
+/** Written buffers kept for reuse (see `recycle`), and the largest kept: one odd huge batch is not. */
 const SPARE_BUFFERS = 4;
+const SPARE_MAX_BYTES = 4 * 1024 * 1024;
 
 /**
  * Collects audit records on the thread that served the requests and turns them into lines in
@@ -80,7 +81,7 @@ export class AuditBatcher {
    * formats its batches into the same memory instead of allocating ~400 KiB per batch.
    */
   recycle(buffer: ArrayBuffer): void {
-    if (buffer.byteLength === 0) return; // detached: transferred elsewhere
+    if (buffer.byteLength === 0 || buffer.byteLength > SPARE_MAX_BYTES) return; // detached, or too big to keep
     if (this.spares.length < SPARE_BUFFERS) this.spares.push(buffer);
     else {
       let smallest = 0;

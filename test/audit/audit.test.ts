@@ -119,6 +119,22 @@ describe('audit log', () => {
     assert.equal(log.written, 1000);
   });
 
+  it('keeps at most four spare buffers, the largest, and none over 4 MiB', () => {
+    const b = new AuditBatcher(() => {});
+    for (const kib of [64, 128, 32, 256, 512, 16]) b.recycle(new ArrayBuffer(kib * 1024));
+    assert.equal(b.spareCount, 4);
+    b.recycle(new ArrayBuffer(5 * 1024 * 1024));
+    b.recycle(new ArrayBuffer(0));
+    assert.equal(b.spareCount, 4);
+    // The four kept are 512, 256, 128 and 64 KiB: a batch needing 300 KiB takes the 512 KiB one.
+    const seen: number[] = [];
+    const c = new AuditBatcher((batch) => seen.push(batch.bytes.buffer.byteLength));
+    for (const kib of [64, 128, 32, 256, 512, 16]) c.recycle(new ArrayBuffer(kib * 1024));
+    for (let i = 0; i < 400; i++) c.record(rec(i)); // 400 x 768 bytes = 300 KiB asked for
+    c.flush();
+    assert.deepEqual(seen, [512 * 1024]);
+  });
+
   it("hands a batch's buffer back when its records are dropped as well as when written", async () => {
     const log = new AuditLog({ folder: tmp(), maxBacklogBytes: 1 });
     const back: ArrayBuffer[] = [];
