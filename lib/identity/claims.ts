@@ -62,6 +62,24 @@ export interface ResolverOptions {
 /** Nanoseconds per clock tick of /proc/<pid>/stat (USER_HZ is 100 on Linux). */
 const TICK_NS = 10_000_000n;
 
+/**
+ * Inserts into one of the resolver's TTL caches. The key moves to the end, so insertion order is
+ * expiry order (each cache has one TTL), and the expired entries at the front are dropped first:
+ * a cache holds the processes and users seen within its TTL, not every one seen since the last
+ * time it filled up (a guest that starts a new metadata client every minute would otherwise keep
+ * thousands of dead processes' claims, and their request memos, for days). Amortized O(1): each
+ * entry is dropped once. A full cache is still cleared, the hard bound against a connect storm.
+ */
+function setExpiring<K, V extends { expires: number }>(map: Map<K, V>, key: K, value: V, now: number, max: number) {
+  map.delete(key);
+  for (const [k, v] of map) {
+    if (v.expires > now) break;
+    map.delete(k);
+  }
+  if (map.size >= max) map.clear();
+  map.set(key, value);
+}
+
 /** The parts of the claims that do not come from /proc. */
 type ClaimsBase = Omit<CallerClaims, 'exePath' | 'processName' | 'cmdline' | 'containerId' | 'degraded'>;
 
@@ -104,6 +122,11 @@ export class ClaimsResolver {
     this.userTtl = opts.userTtlMs ?? 60_000;
     this.procTtl = opts.processTtlMs ?? 30_000;
     this.max = opts.maxEntries ?? 4096;
+  }
+
+  /** Entries held per cache (tests; each is bounded by its TTL and by maxEntries). */
+  cacheSizes(): { users: number; processes: number; recent: number } {
+    return { users: this.users.size, processes: this.procs.size, recent: this.recent.size };
   }
 
   /** Claims for one attributed connection. Never throws. */
@@ -188,27 +211,31 @@ export class ClaimsResolver {
         containerId: facts.containerId,
         expires: now + this.procTtl,
       };
-      if (this.procs.size >= this.max) this.procs.clear();
-      this.procs.set(key, entry);
+      setExpiring(this.procs, key, entry, now, this.max);
     }
     const claims = this.withProcess(base, o, entry);
     if (o.startTimeNs !== undefined) {
       // Shared by every connection with these facts: frozen, so no consumer can alter another's.
       Object.freeze(claims.groups);
       Object.freeze(claims);
-      if (this.recent.size >= this.max) this.recent.clear();
-      this.recent.set(o.pid, {
-        startTimeNs: o.startTimeNs,
-        exeDev: o.exeDev,
-        exeIno: o.exeIno,
-        uid: o.uid,
-        gid: o.gid,
-        cgroupId: o.cgroupId,
-        comm: o.comm,
-        user,
-        expires: entry.expires,
-        claims,
-      });
+      setExpiring(
+        this.recent,
+        o.pid,
+        {
+          startTimeNs: o.startTimeNs,
+          exeDev: o.exeDev,
+          exeIno: o.exeIno,
+          uid: o.uid,
+          gid: o.gid,
+          cgroupId: o.cgroupId,
+          comm: o.comm,
+          user,
+          expires: entry.expires,
+          claims,
+        },
+        now,
+        this.max,
+      );
     }
     return claims;
   }
@@ -259,8 +286,7 @@ export class ClaimsResolver {
       containerId: facts.containerId,
       expires: now + this.procTtl,
     };
-    if (this.procs.size >= this.max) this.procs.clear();
-    this.procs.set(key, entry);
+    setExpiring(this.procs, key, entry, now, this.max);
     return { ...entry, ...ids };
   }
 
@@ -273,8 +299,7 @@ export class ClaimsResolver {
     } catch {
       value = null;
     }
-    if (this.users.size >= this.max) this.users.clear();
-    this.users.set(uid, { value, expires: now + this.userTtl });
+    setExpiring(this.users, uid, { value, expires: now + this.userTtl }, now, this.max);
     return value;
   }
 

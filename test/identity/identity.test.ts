@@ -179,6 +179,47 @@ describe('claims resolver', () => {
     }
   });
 
+  it('drops the claims of processes not seen within their TTL as new ones arrive', async () => {
+    const ttl = new ClaimsResolver({
+      userInfo: () => ({ name: 'u', groups: [] }),
+      groupName: () => null,
+      processTtlMs: 40,
+      userTtlMs: 40,
+    });
+    const children = [0, 1, 2].map(() => spawn('sleep', ['30'], { stdio: 'ignore' }));
+    try {
+      const facts = [];
+      for (const child of children) {
+        await execd(child.pid!, 'sleep');
+        const exe = readExeIdentity(child.pid!)!;
+        const startTimeNs = BigInt(readStartTime(child.pid!)!) * 10_000_000n;
+        facts.push({
+          pid: child.pid!,
+          tid: child.pid!,
+          uid: 100 + facts.length,
+          gid: 0,
+          comm: 'sleep',
+          cgroupId: 5n,
+          exeDev: exe.dev,
+          exeIno: exe.ino,
+          startTimeNs,
+        });
+      }
+      ttl.resolve(facts[0]!);
+      ttl.resolve(facts[1]!);
+      assert.deepEqual(ttl.cacheSizes(), { users: 2, processes: 2, recent: 2 });
+      await new Promise((r) => setTimeout(r, 80));
+      // Both have expired: the next new process's insertions drop them.
+      assert.equal(ttl.resolve(facts[2]!).degraded, null);
+      assert.deepEqual(ttl.cacheSizes(), { users: 1, processes: 1, recent: 1 });
+      // An expired process seen again is read afresh and cached again.
+      assert.equal(ttl.resolve(facts[0]!).degraded, null);
+      assert.deepEqual(ttl.cacheSizes(), { users: 2, processes: 2, recent: 2 });
+    } finally {
+      for (const c of children) c.kill('SIGKILL');
+    }
+  });
+
   it("does not trust the exe when the process exec'd after connecting (comm changed)", async () => {
     const child = spawn('sleep', ['30'], { stdio: 'ignore' });
     try {
