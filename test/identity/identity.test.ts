@@ -96,6 +96,14 @@ async function execd(pid: number, comm: string): Promise<void> {
   throw new Error(`process ${pid} never became ${comm}`);
 }
 
+/** The facts the kernel records for a connect of `pid` (a `sleep` child), as the redirector hands them over. */
+async function kernelFacts(pid: number, uid: number) {
+  await execd(pid, 'sleep');
+  const exe = readExeIdentity(pid)!;
+  const startTimeNs = BigInt(readStartTime(pid)!) * 10_000_000n;
+  return { pid, tid: pid, uid, gid: 0, comm: 'sleep', cgroupId: 5n, exeDev: exe.dev, exeIno: exe.ino, startTimeNs };
+}
+
 describe('claims resolver', () => {
   const lookups: number[] = [];
   const resolver = new ClaimsResolver({
@@ -139,20 +147,9 @@ describe('claims resolver', () => {
   it('returns the same frozen claims for a repeated kernel-identified connect, new ones when any fact differs', async () => {
     const child = spawn('sleep', ['30'], { stdio: 'ignore' });
     try {
-      await execd(child.pid!, 'sleep');
-      const exe = readExeIdentity(child.pid!)!;
-      const startTimeNs = BigInt(readStartTime(child.pid!)!) * 10_000_000n;
-      const facts = {
-        pid: child.pid!,
-        tid: child.pid!,
-        uid: 4242,
-        gid: 0,
-        comm: 'sleep',
-        cgroupId: 5n,
-        exeDev: exe.dev,
-        exeIno: exe.ino,
-        startTimeNs,
-      };
+      const facts = await kernelFacts(child.pid!, 4242);
+      const { startTimeNs } = facts;
+      const exe = { dev: facts.exeDev, ino: facts.exeIno };
       const a = resolver.resolve(facts);
       assert.equal(a.degraded, null);
       assert.match(a.exePath ?? '', /\/sleep$/);
@@ -189,22 +186,7 @@ describe('claims resolver', () => {
     const children = [0, 1, 2].map(() => spawn('sleep', ['30'], { stdio: 'ignore' }));
     try {
       const facts = [];
-      for (const child of children) {
-        await execd(child.pid!, 'sleep');
-        const exe = readExeIdentity(child.pid!)!;
-        const startTimeNs = BigInt(readStartTime(child.pid!)!) * 10_000_000n;
-        facts.push({
-          pid: child.pid!,
-          tid: child.pid!,
-          uid: 100 + facts.length,
-          gid: 0,
-          comm: 'sleep',
-          cgroupId: 5n,
-          exeDev: exe.dev,
-          exeIno: exe.ino,
-          startTimeNs,
-        });
-      }
+      for (const child of children) facts.push(await kernelFacts(child.pid!, 100 + facts.length));
       ttl.resolve(facts[0]!);
       ttl.resolve(facts[1]!);
       assert.deepEqual(ttl.cacheSizes(), { users: 2, processes: 2, recent: 2 });
