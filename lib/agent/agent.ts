@@ -9,7 +9,7 @@ import * as redirector from '../redirector/index.js';
 import type { StatusDocument } from '../status/index.js';
 import { AgentStatus, type Log } from './agent-status.js';
 import type { AgentConfig } from './config.js';
-import { HEAP_TRIM_DELAY_MS, scheduleHeapTrim } from './heap-trim.js';
+import { HEAP_TRIM_DELAY_MS, OldGarbageWatch, scheduleHeapTrim } from './heap-trim.js';
 import { KeySnapshotApplier } from './key-snapshots.js';
 import { ObservedKeyKeeper } from './observed-keeper.js';
 import { ENDPOINTS, RedirectRules } from './redirect-rules.js';
@@ -182,11 +182,12 @@ export class Agent {
 
   /** After every finished key-keeper poll (changed or not): host clock, readiness, workers' view. */
   private afterPoll(s: KeySnapshot): void {
-    // Once, after the first poll (snapshot and self-test done): V8 heap, then glibc's free memory.
+    // Once, after the first poll (snapshot and self-test done): V8 heap, then glibc's free memory;
+    // from then on, the main thread's old generation is kept near its live size.
     if (this.trimTimers === null) {
       const native = setTimeout(() => redirector.trimNativeHeap(), HEAP_TRIM_DELAY_MS + 1000);
       native.unref();
-      this.trimTimers = [scheduleHeapTrim(), native];
+      this.trimTimers = [scheduleHeapTrim(), native, new OldGarbageWatch().start()];
     }
     const offset = this.keeper?.clockOffsetMs() ?? 0;
     if (offset !== this.lastClockOffset) {
