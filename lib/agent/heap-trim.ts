@@ -44,8 +44,8 @@ export const OLD_GARBAGE_LIMIT_BYTES = 1024 * 1024;
  * run while anything allocates, so under load that garbage stayed for the whole soak (25 minutes,
  * no full GC on the main thread: its heap 7.7 → 10.5 MiB, all of it garbage; the agent's RSS rose
  * with it). A check every minute runs one full GC once the old generation has grown `limitBytes`
- * past its size after the last one: about 3 ms on that heap, off the request path (the workers
- * serve requests), at most once a minute and, under the soak's load, about once in ten.
+ * past its size after the last one: 8-13 ms of the main thread under the soak's load, off the request
+ * path (the workers serve requests), at most once a minute and, under that load, about once in ten.
  */
 export class OldGarbageWatch {
   private baseline: number;

@@ -89,7 +89,6 @@ describe('idle memory', () => {
       for (let i = 0; i < 40; i++) { keep.push(Array.from({ length: 5000 }, (_, j) => ({ j, s: 'x' + j }))); for (let k = 0; k < 3; k++) Array.from({ length: 20000 }, (_, j) => ({ j })); }
       keep = null;
       const before = oldGenerationBytes();
-      await new Promise((r) => setTimeout(r, 20));
       const majorsBefore = majors;
       const collected = watch.check();
       const after = oldGenerationBytes();
