@@ -39,9 +39,31 @@ function readBody(
   });
 }
 
-function send(core: HostCore, res: ServerResponse, entry: JournalRecord, reply: Reply, close = false): void {
+/** The host's Date header, formatted once per second of host time (RFC 1123 has no finer field). */
+class HostDateText {
+  private second = Number.NaN;
+  private text = '';
+  of(core: HostCore): string {
+    const ms = core.hostDate().getTime();
+    const second = Math.floor(ms / 1000);
+    if (second !== this.second) {
+      this.second = second;
+      this.text = rfc1123(new Date(ms));
+    }
+    return this.text;
+  }
+}
+
+function send(
+  core: HostCore,
+  dates: HostDateText,
+  res: ServerResponse,
+  entry: JournalRecord,
+  reply: Reply,
+  close = false,
+): void {
   if (res.headersSent || res.destroyed) return;
-  const date = rfc1123(core.hostDate());
+  const date = dates.of(core);
   const headers: Record<string, string> = { ...reply.headers, date, 'x-ms-azure-host-date': date };
   if (close) headers.connection = 'close';
   // An explicit length keeps responses un-chunked (what the real host sends).
@@ -65,6 +87,22 @@ function faultReply(f: Fault): Reply | null {
   return null;
 }
 
+/**
+ * True when a request carries no body: HTTP/1.1 requests have one only with a Content-Length
+ * (other than 0) or a Transfer-Encoding. Such requests are answered in the same tick, without
+ * waiting for the body stream's end.
+ */
+function isBodiless(headers: [string, string][]): boolean {
+  for (const [n] of headers) {
+    if (n.length === 14) {
+      if (n.toLowerCase() === 'content-length') return false;
+    } else if (n.length === 17 && n.toLowerCase() === 'transfer-encoding') return false;
+  }
+  return true;
+}
+
+const NO_BODY = Buffer.alloc(0);
+
 /** One metadata endpoint: journal, verify, fault injection, enforcement, then the route. */
 export function createEndpointServer(
   core: HostCore,
@@ -72,7 +110,70 @@ export function createEndpointServer(
   route: Route,
   timers: Set<NodeJS.Timeout>,
 ): Server {
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  const dates = new HostDateText();
+
+  /** After the body: verify, faults, enforcement, the route. A promise only when a fault delays it. */
+  const answer = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    entry: JournalRecord,
+    parts: { method: string; rawTarget: string; rawPath: string; rawQuery: string; exempt: boolean },
+    body: Buffer,
+  ): Promise<void> | undefined => {
+    const { method, rawTarget, rawPath, rawQuery } = parts;
+    const headers = entry.headers;
+    const verdict: SignatureVerdict =
+      parts.exempt || (endpoint === 'wireserver' && isSecureChannelHandshake(method, rawPath))
+        ? 'exempt'
+        : verifyRequest(core.key, method, rawPath, rawQuery, headers, body);
+    entry.signature = verdict;
+
+    const fault = core.faults.take(endpoint, method, rawTarget);
+    if (fault) {
+      entry.fault = `${fault.kind}#${fault.id}`;
+      if (fault.kind === 'reset') return void req.socket.destroy();
+      if (fault.kind === 'timeout') return; // left hanging until the client gives up or the emulator closes
+      if (fault.kind === 'delay') {
+        return new Promise<void>((resolve) => {
+          const t = setTimeout(() => {
+            timers.delete(t);
+            resolve();
+          }, fault.delayMs ?? 1000);
+          timers.add(t);
+        }).then(() => respond(res, entry, parts, body, verdict));
+      }
+      send(core, dates, res, entry, faultReply(fault)!);
+      return;
+    }
+    respond(res, entry, parts, body, verdict);
+  };
+
+  const respond = (
+    res: ServerResponse,
+    entry: JournalRecord,
+    parts: { method: string; rawTarget: string; rawPath: string; rawQuery: string },
+    body: Buffer,
+    verdict: SignatureVerdict,
+  ): void => {
+    if ((verdict === 'missing' || verdict === 'invalid') && core.mode(endpoint) === 'enforce') {
+      send(core, dates, res, entry, json(401, { error: `${endpoint} is in Enforce mode: signature ${verdict}` }));
+      return;
+    }
+    const routeReq: RouteRequest = {
+      method: parts.method,
+      rawTarget: parts.rawTarget,
+      rawPath: parts.rawPath,
+      rawQuery: parts.rawQuery,
+      query: parseQuery(parts.rawQuery),
+      headers: entry.headers,
+      body,
+      host: core,
+      signature: verdict,
+    };
+    send(core, dates, res, entry, route(routeReq));
+  };
+
+  const handle = (req: IncomingMessage, res: ServerResponse): Promise<void> | undefined => {
     const headers = headerPairs(req.rawHeaders);
     const method = req.method ?? 'GET';
     const rawTarget = req.url ?? '/';
@@ -89,63 +190,34 @@ export function createEndpointServer(
       status: null,
       bodyLength: 0,
     });
-    const read = await readBody(req, exempt ? EXEMPT_BODY_LIMIT : SIGNED_BODY_LIMIT, !exempt);
-    if (!read) {
-      send(core, res, entry, json(413, { error: 'request body too large' }), true);
-      return;
-    }
-    entry.bodyLength = read.length;
-    const verdict: SignatureVerdict =
-      exempt || (endpoint === 'wireserver' && isSecureChannelHandshake(method, rawPath))
-        ? 'exempt'
-        : verifyRequest(core.key, method, rawTarget, headers, read.body);
-    entry.signature = verdict;
-
-    const fault = core.faults.take(endpoint, method, rawTarget);
-    if (fault) {
-      entry.fault = `${fault.kind}#${fault.id}`;
-      if (fault.kind === 'reset') return void req.socket.destroy();
-      if (fault.kind === 'timeout') return; // left hanging until the client gives up or the emulator closes
-      if (fault.kind === 'delay') {
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(() => {
-            timers.delete(t);
-            resolve();
-          }, fault.delayMs ?? 1000);
-          timers.add(t);
-        });
-      } else {
-        send(core, res, entry, faultReply(fault)!);
+    const parts = { method, rawTarget, rawPath, rawQuery, exempt };
+    // Most metadata requests are bodiless GETs: answered now (Node discards the empty body stream).
+    if (isBodiless(headers)) return answer(req, res, entry, parts, NO_BODY);
+    return readBody(req, exempt ? EXEMPT_BODY_LIMIT : SIGNED_BODY_LIMIT, !exempt).then((read) => {
+      if (!read) {
+        send(core, dates, res, entry, json(413, { error: 'request body too large' }), true);
         return;
       }
+      entry.bodyLength = read.length;
+      return answer(req, res, entry, parts, read.body);
+    });
+  };
+
+  const failed = (res: ServerResponse, err: unknown): void => {
+    // Nothing a client sends may take the host down: answer 500 and keep serving.
+    if (!res.headersSent && !res.destroyed) {
+      res.writeHead(500, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify({ error: `emulator error: ${(err as Error)?.message ?? String(err)}` }));
     }
-    if ((verdict === 'missing' || verdict === 'invalid') && core.mode(endpoint) === 'enforce') {
-      send(core, res, entry, json(401, { error: `${endpoint} is in Enforce mode: signature ${verdict}` }));
-      return;
-    }
-    const routeReq: RouteRequest = {
-      method,
-      rawTarget,
-      rawPath,
-      rawQuery,
-      query: parseQuery(rawQuery),
-      headers,
-      body: read.body,
-      host: core,
-      signature: verdict,
-    };
-    send(core, res, entry, route(routeReq));
   };
 
   const server = createServer({ requireHostHeader: false }, (req, res) => {
     res.on('error', () => {});
-    handle(req, res).catch((err: unknown) => {
-      // Nothing a client sends may take the host down: answer 500 and keep serving.
-      if (!res.headersSent && !res.destroyed) {
-        res.writeHead(500, { 'content-type': 'application/json', connection: 'close' });
-        res.end(JSON.stringify({ error: `emulator error: ${(err as Error)?.message ?? String(err)}` }));
-      }
-    });
+    try {
+      handle(req, res)?.catch((err: unknown) => failed(res, err));
+    } catch (err) {
+      failed(res, err);
+    }
   });
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { header, json, type Reply, type RouteRequest, routePath } from './reply.js';
+import { header, json, jsonText, type Reply, type RouteRequest, routePath } from './reply.js';
 
 // 2018-02-01 is what most token clients still send, so the emulator accepts it like the real IMDS.
 const API_VERSIONS = ['2017-04-02', '2018-02-01', '2018-10-01', '2019-06-01', '2020-09-01', '2021-02-01', '2023-07-01'];
@@ -21,6 +21,9 @@ function instanceDocument(): Record<string, unknown> {
     },
   };
 }
+
+/** The whole instance document never changes: serialized once, not per request. */
+const INSTANCE_JSON = JSON.stringify(instanceDocument());
 
 function b64url(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -66,7 +69,7 @@ export function imdsRoute(req: RouteRequest): Reply {
       newest_versions: API_VERSIONS.slice(-3),
     });
   }
-  if (path === '/metadata/instance') return json(200, instanceDocument());
+  if (path === '/metadata/instance') return jsonText(200, INSTANCE_JSON);
   if (path.startsWith('/metadata/instance/')) {
     let node: unknown = instanceDocument();
     for (const seg of path.slice('/metadata/instance/'.length).split('/')) {

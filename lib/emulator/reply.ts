@@ -24,17 +24,28 @@ export interface RouteRequest {
   signature: SignatureVerdict;
 }
 
+/** Shared by every JSON reply: the server copies reply headers, it never changes them. */
+const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'content-type': 'application/json; charset=utf-8',
+});
+
 export function json(status: number, value: unknown): Reply {
-  return { status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(value) };
+  return jsonText(status, JSON.stringify(value));
+}
+
+/** A JSON reply whose text is already serialized (a fixed document, formatted once). */
+export function jsonText(status: number, text: string): Reply {
+  return { status, headers: JSON_HEADERS, body: text };
 }
 
 export function xml(status: number, text: string): Reply {
   return { status, headers: { 'content-type': 'text/xml; charset=utf-8' }, body: text };
 }
 
+/** The last value of a header; `name` in lowercase. */
 export function header(req: RouteRequest, name: string): string | undefined {
   let value: string | undefined;
-  for (const [n, v] of req.headers) if (n.toLowerCase() === name) value = v;
+  for (const [n, v] of req.headers) if (n.length === name.length && n.toLowerCase() === name) value = v;
   return value;
 }
 

@@ -1,5 +1,5 @@
 import type { Buffer } from 'node:buffer';
-import { AUTHORIZATION_HEADER, parseAuthorizationHeader, splitTarget, verifySignature } from '../signing/index.js';
+import { AUTHORIZATION_HEADER, parseAuthorizationHeader, verifySignature } from '../signing/index.js';
 import type { HostKey } from './host-state.js';
 import type { SignatureVerdict } from './journal.js';
 
@@ -7,7 +7,8 @@ import type { SignatureVerdict } from './journal.js';
 export function verifyRequest(
   key: HostKey | null,
   method: string,
-  rawTarget: string,
+  rawPath: string,
+  rawQuery: string,
   headers: [string, string][],
   body: Buffer,
 ): SignatureVerdict {
@@ -17,7 +18,6 @@ export function verifyRequest(
   if (auth === undefined) return 'missing';
   const parsed = parseAuthorizationHeader(auth);
   if (!parsed || !key || parsed.guid.toLowerCase() !== key.guid.toLowerCase()) return 'invalid';
-  const { rawPath, rawQuery } = splitTarget(rawTarget);
   return verifySignature(key.signingKey, { method, body, headers, rawPath, rawQuery }, parsed.hex)
     ? 'valid'
     : 'invalid';

@@ -56,10 +56,17 @@ export function canonicalHeaders(headers: Iterable<[string, string]>): string {
       continue;
     }
     // Byte order of the lowercase names: header names are ASCII tokens, so UTF-16 order is byte order.
+    // Insertion by shifting the larger names up one place (no splice: it allocates per call).
     let i = names.length;
-    while (i > 0 && names[i - 1]! > lower) i--;
-    names.splice(i, 0, lower);
-    values.splice(i, 0, value);
+    names.push(lower);
+    values.push(value);
+    while (i > 0 && names[i - 1]! > lower) {
+      names[i] = names[i - 1]!;
+      values[i] = values[i - 1]!;
+      i--;
+    }
+    names[i] = lower;
+    values[i] = value;
   }
   let out = '';
   if (byName !== null) {

@@ -2,6 +2,15 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { after, before, test } from 'node:test';
 import { type Emulator, startEmulator } from '../../lib/emulator/index.js';
+import {
+  authorizationHeaderValue,
+  HOST_CLAIMS_HEADER,
+  HOST_DATE_HEADER,
+  ROOT_CLAIMS,
+  rfc1123,
+  signRequest,
+  splitTarget,
+} from '../../lib/signing/index.js';
 import { acquireKey, rawRequest, signedHeaders } from './raw-http.js';
 
 let emu: Emulator;
@@ -56,6 +65,66 @@ test('library signature verifies at the emulator; every tampered part fails with
   const good = await rawRequest(imds().host, imds().port, 'POST', postTarget, signed, body);
   assert.equal(good.status, 200);
   assert.equal(emu.journal().at(-1)!.signature, 'valid');
+});
+
+test('bodiless and chunked requests verify alike: answered at once or after the whole body', async () => {
+  const key = await acquireKey(ws().host, ws().port);
+  const sign = (method: string, target: string, headers: [string, string][], body: Buffer): [string, string][] => {
+    const { rawPath, rawQuery } = splitTarget(target);
+    const hex = signRequest(key.bytes, { method, body, headers, rawPath, rawQuery });
+    return [...headers, ['x-ms-azure-host-authorization', authorizationHeaderValue(key.guid, hex)]];
+  };
+  const base: [string, string][] = [
+    ...BASE,
+    [HOST_CLAIMS_HEADER, ROOT_CLAIMS],
+    [HOST_DATE_HEADER, rfc1123(new Date())],
+    ['Connection', 'close'],
+  ];
+  // No Content-Length, no Transfer-Encoding: the request has no body (the common GET).
+  const target = '/metadata/instance?api-version=2021-02-01';
+  const get = await rawRequest(imds().host, imds().port, 'GET', target, sign('GET', target, base, Buffer.alloc(0)));
+  assert.equal(get.status, 200);
+  assert.equal(emu.journal().at(-1)!.signature, 'valid');
+  const tamperedGet = sign('GET', target, base, Buffer.alloc(0)).map(([n, v]): [string, string] =>
+    n === 'Metadata' ? [n, 'TRUE'] : [n, v],
+  );
+  assert.equal((await rawRequest(imds().host, imds().port, 'GET', target, tamperedGet)).status, 401);
+
+  // A chunked body: the signature covers the decoded bytes, which arrive in two chunks.
+  const body = Buffer.from('resource=https%3A%2F%2Fmanagement.azure.com%2F');
+  const postTarget = '/metadata/identity/oauth2/token?api-version=2021-02-01&resource=x';
+  const chunked = [...base, ['Transfer-Encoding', 'chunked']] as [string, string][];
+  const wire = (b: Buffer) =>
+    Buffer.concat([
+      Buffer.from(`${(10).toString(16)}\r\n`),
+      b.subarray(0, 10),
+      Buffer.from(`\r\n${(b.length - 10).toString(16)}\r\n`),
+      b.subarray(10),
+      Buffer.from('\r\n0\r\n\r\n'),
+    ]);
+  const post = await rawRequest(
+    imds().host,
+    imds().port,
+    'POST',
+    postTarget,
+    sign('POST', postTarget, chunked, body),
+    wire(body),
+  );
+  assert.equal(post.status, 200);
+  assert.equal(emu.journal().at(-1)!.signature, 'valid');
+  assert.equal(emu.journal().at(-1)!.bodyLength, body.length);
+  const other = Buffer.from(body);
+  other[other.length - 1] = 0x41;
+  const bad = await rawRequest(
+    imds().host,
+    imds().port,
+    'POST',
+    postTarget,
+    sign('POST', postTarget, chunked, body),
+    wire(other),
+  );
+  assert.equal(bad.status, 401);
+  assert.equal(emu.journal().at(-1)!.signature, 'invalid');
 });
 
 test('unsigned requests: 401 in Enforce, forwarded in Audit; exempt uploads pass unsigned', async () => {

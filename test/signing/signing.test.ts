@@ -125,6 +125,33 @@ test('authorization header value round-trips and rejects malformed values', () =
   assert.equal(parseAuthorizationHeader(`Bearer ${guid} ${hex}`), null);
   assert.equal(parseAuthorizationHeader(`Azure-HMAC-SHA256 ../x ${hex}`), null);
   assert.equal(parseAuthorizationHeader(`Azure-HMAC-SHA256 ${guid} ${hex.toUpperCase()}`), null);
+  // The GUID in either case, 8-4-4-4-12; the signature exactly 64 lowercase hex digits.
+  assert.deepEqual(parseAuthorizationHeader(`Azure-HMAC-SHA256 ${guid.toUpperCase()} ${hex}`), {
+    guid: guid.toUpperCase(),
+    hex,
+  });
+  for (const bad of [
+    guid.replace('-', ''),
+    guid.replace('6a3b-', '6a3b4'),
+    `${guid}0`,
+    guid.replace('b', 'g'),
+    guid.replace('0', '/'),
+    guid.replace('0', ':'),
+  ])
+    assert.equal(parseAuthorizationHeader(`Azure-HMAC-SHA256 ${bad} ${hex}`), null, bad);
+  for (const bad of [
+    hex.slice(1),
+    `${hex}0`,
+    `${hex.slice(1)}g`,
+    `${hex.slice(1)}/`,
+    `${hex.slice(1)}:`,
+    `${hex.slice(1)}\``,
+  ])
+    assert.equal(parseAuthorizationHeader(`Azure-HMAC-SHA256 ${guid} ${bad}`), null, bad);
+  assert.deepEqual(parseAuthorizationHeader(`Azure-HMAC-SHA256 ${guid} ${'0123456789abcdef'.repeat(4)}`), {
+    guid,
+    hex: '0123456789abcdef'.repeat(4),
+  });
 });
 
 test('signature-exempt targets are exactly the two upload paths, case-insensitive', () => {
