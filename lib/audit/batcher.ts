@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import type { RequestAuditRecord } from '../proxy/index.js';
-import { formatAuditLine } from './format.js';
+import { auditLineRoom, writeAuditLine } from './format.js';
 import { cachedSummaryOf, type SummaryDelta } from './summaries.js';
 
 /** What a worker hands to the log writer: ready-made JSON lines and summary counts. */
@@ -17,9 +17,9 @@ export interface AuditBatch {
 }
 
 export interface BatcherOptions {
-  /** Records held before new ones are dropped (and counted) instead of growing memory. */
+  /** Records one batch may hold before new ones are dropped (and counted) instead of growing memory. */
   maxQueue?: number;
-  /** Batch size that triggers an immediate flush. */
+  /** Records that make a batch full: it is handed over at once. */
   batchSize?: number;
   /** Longest a record waits before its batch is flushed. */
   flushMs?: number;
@@ -32,12 +32,16 @@ const SPARE_BUFFERS = 4;
 const SPARE_MAX_BYTES = 4 * 1024 * 1024;
 
 /**
- * Collects audit records on the thread that served the requests and turns them into lines in
- * batches, after the responses went out (a timer, not the request path). The sink receives one
- * batch per flush: in a worker it posts to the main thread, which owns the file.
+ * Collects audit records on the thread that served the requests. Each record is written as its
+ * line into the current batch's buffer when it is recorded (after its response went out), so no
+ * record waits as an object and no flush formats hundreds of lines at once (which held any request
+ * that arrived meanwhile: 100-250 µs per batch at one busy client). A batch is handed to the sink
+ * when it is full or `flushMs` after its first record: in a worker the sink posts it to the main
+ * thread, which owns the file.
  */
 export class AuditBatcher {
-  private queue: RequestAuditRecord[] = [];
+  /** The batch being filled; null when nothing was recorded since the last hand-over. */
+  private batch: OpenBatch | null = null;
   private timer: NodeJS.Timeout | null = null;
   private droppedSinceFlush = 0;
   /** Buffers of earlier batches, written and handed back, to format the next batches into. */
@@ -58,20 +62,35 @@ export class AuditBatcher {
     this.flushMs = opts.flushMs ?? 25;
   }
 
-  /** Queues a record; 'dropped' only when the queue is full (the writer cannot keep up at all). */
+  /** Writes a record's line into the open batch; 'dropped' only when the batch is at `maxQueue`. */
   record(r: RequestAuditRecord): 'written' | 'dropped' {
-    if (this.queue.length >= this.maxQueue) {
+    let b = this.batch;
+    if (b !== null && b.records >= this.maxQueue) {
       this.dropped++;
       this.droppedSinceFlush++;
       return 'dropped';
     }
-    this.queue.push(r);
-    this.accepted++;
-    if (this.queue.length >= this.batchSize) setImmediate(() => this.flush());
-    else if (this.timer === null) {
+    if (b === null) {
+      b = this.open();
       this.timer = setTimeout(() => this.flush(), this.flushMs);
       this.timer.unref();
     }
+    let end = writeAuditLine(r, b.bytes, b.used);
+    if (end < 0) {
+      this.grow(b, auditLineRoom(r));
+      end = writeAuditLine(r, b.bytes, b.used);
+    }
+    b.used = end;
+    b.records++;
+    // A request that failed authorization also counts in the failed table: kept apart from an
+    // allowed one with the same key.
+    const s = cachedSummaryOf(r);
+    const into = s.failed ? b.failedDeltas : b.deltas;
+    const d = into.get(s.key);
+    if (d === undefined) into.set(s.key, [s.key, s.entry, 1, s.failed]);
+    else d[2]++;
+    this.accepted++;
+    if (b.records >= this.batchSize) this.flush();
     return 'written';
   }
 
@@ -109,48 +128,53 @@ export class AuditBatcher {
     return Buffer.allocUnsafeSlow(size);
   }
 
-  /** Formats and hands over everything queued. */
+  private open(): OpenBatch {
+    const b: OpenBatch = {
+      bytes: this.batchBuffer(this.batchSize * LINE_ESTIMATE),
+      used: 0,
+      records: 0,
+      deltas: new Map(),
+      failedDeltas: new Map(),
+    };
+    this.batch = b;
+    return b;
+  }
+
+  /** Moves the batch into a buffer with room for `room` more bytes (a spare, or twice the size). */
+  private grow(b: OpenBatch, room: number): void {
+    const bigger = this.batchBuffer(Math.max(b.bytes.length * 2, b.used + room));
+    b.bytes.copy(bigger, 0, 0, b.used);
+    this.recycle(b.bytes.buffer as ArrayBuffer);
+    b.bytes = bigger;
+  }
+
+  /** Hands over the open batch now (and the count of records dropped since the last one). */
   flush(): void {
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    if (this.queue.length === 0 && this.droppedSinceFlush === 0) return;
-    const records = this.queue;
-    this.queue = [];
-    // Each line is copied into the batch's buffer as it is made: one ASCII line is one byte per
-    // code unit (formatAuditLine writes nothing else), and joining hundreds of lines into one
-    // string first would cost V8 a walk over every piece of every line.
-    let bytes = this.batchBuffer(records.length * LINE_ESTIMATE);
-    let used = 0;
-    // A request that failed authorization also counts in the failed table: kept apart from an
-    // allowed one with the same key.
-    const deltas = new Map<string, SummaryDelta>();
-    const failedDeltas = new Map<string, SummaryDelta>();
-    for (const r of records) {
-      const line = formatAuditLine(r);
-      if (used + line.length > bytes.length) {
-        const bigger = Buffer.allocUnsafeSlow(Math.max(bytes.length * 2, used + line.length));
-        bytes.copy(bigger, 0, 0, used);
-        this.recycle(bytes.buffer as ArrayBuffer);
-        bytes = bigger;
-      }
-      used += bytes.write(line, used, 'latin1');
-      const s = cachedSummaryOf(r);
-      const into = s.failed ? failedDeltas : deltas;
-      const d = into.get(s.key);
-      if (d === undefined) into.set(s.key, [s.key, s.entry, 1, s.failed]);
-      else d[2]++;
-    }
+    const b = this.batch;
+    if (b === null && this.droppedSinceFlush === 0) return;
+    this.batch = null;
     const dropped = this.droppedSinceFlush;
     this.droppedSinceFlush = 0;
     this.sink({
-      bytes: bytes.subarray(0, used),
-      records: records.length,
-      summaries: [...deltas.values(), ...failedDeltas.values()],
+      bytes: b === null ? new Uint8Array(0) : b.bytes.subarray(0, b.used),
+      records: b === null ? 0 : b.records,
+      summaries: b === null ? [] : [...b.deltas.values(), ...b.failedDeltas.values()],
       dropped,
     });
   }
+}
+
+/** The batch being filled: its buffer, how much is used, and its summary counts. */
+interface OpenBatch {
+  bytes: Buffer;
+  used: number;
+  records: number;
+  deltas: Map<string, SummaryDelta>;
+  failedDeltas: Map<string, SummaryDelta>;
 }
 
 /** What to transfer (not copy) when posting a batch to another thread: its own byte buffer. */

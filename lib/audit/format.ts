@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { MAX_CMDLINE, redactCmdline } from '../identity/index.js';
 import type { CallerClaims, RequestAuditRecord } from '../proxy/index.js';
 
@@ -31,16 +32,6 @@ function num(n: number): string {
   return Number.isFinite(n) ? '' + n : 'null';
 }
 
-/**
- * The same string, flat: V8 keeps a concatenation as a tree of its parts and would walk that tree
- * every time a line containing a cached piece is copied out. A numeric conversion flattens it in
- * place, once.
- */
-function flat(s: string): string {
-  Number(s);
-  return s;
-}
-
 function round3(n: number): number {
   return Math.round(n * 1000) / 1000;
 }
@@ -61,24 +52,29 @@ function callerText(c: CallerClaims | null): string {
   });
 }
 
+/** A piece of a line as bytes: every piece is ASCII (see asciiJson), so latin1 is its encoding. */
+function bytesOf(text: string): Buffer {
+  return Buffer.from(text, 'latin1');
+}
+
 /** `,"caller":…,"comm":…,"origDst":…,"endpoint":…` of one connection. */
 interface ConnectionText {
   comm: string | null;
   origDst: string | null;
   endpoint: string | null;
-  text: string;
+  bytes: Buffer;
 }
 
 // Every request of a connection carries the same claims object (and the connection's comm,
 // destination and endpoint): the piece is built once per claims object and destination.
 const connectionTexts = new WeakMap<CallerClaims, ConnectionText>();
 
-function connectionText(r: RequestAuditRecord): string {
+function connectionBytes(r: RequestAuditRecord): Buffer {
   const c = r.caller;
   const hit = c === null ? undefined : connectionTexts.get(c);
   if (hit !== undefined && hit.comm === r.comm && hit.origDst === r.origDst && hit.endpoint === r.endpoint)
-    return hit.text;
-  const text = flat(
+    return hit.bytes;
+  const bytes = bytesOf(
     ',"caller":' +
       callerText(c) +
       ',"comm":' +
@@ -88,8 +84,8 @@ function connectionText(r: RequestAuditRecord): string {
       ',"endpoint":' +
       str(r.endpoint),
   );
-  if (c !== null) connectionTexts.set(c, { comm: r.comm, origDst: r.origDst, endpoint: r.endpoint, text });
-  return text;
+  if (c !== null) connectionTexts.set(c, { comm: r.comm, origDst: r.origDst, endpoint: r.endpoint, bytes });
+  return bytes;
 }
 
 /** The decision's fields of a record, as one piece. */
@@ -97,10 +93,10 @@ type DecisionFields = Pick<RequestAuditRecord, 'outcome' | 'code' | 'ruleId' | '
 
 // A policy yields a handful of distinct decisions; the last few pieces are kept and found by
 // comparing the six fields (usually the very same strings, so the comparisons are pointer checks).
-const recentDecisions: (DecisionFields & { text: string })[] = [];
+const recentDecisions: (DecisionFields & { bytes: Buffer })[] = [];
 const RECENT_DECISIONS_MAX = 8;
 
-function decisionText(r: RequestAuditRecord): string {
+function decisionBytes(r: RequestAuditRecord): Buffer {
   for (const d of recentDecisions) {
     if (
       d.outcome === r.outcome &&
@@ -110,9 +106,9 @@ function decisionText(r: RequestAuditRecord): string {
       d.identity === r.identity &&
       d.mode === r.mode
     )
-      return d.text;
+      return d.bytes;
   }
-  const text = flat(
+  const bytes = bytesOf(
     ',"outcome":' +
       str(r.outcome) +
       ',"code":' +
@@ -134,27 +130,29 @@ function decisionText(r: RequestAuditRecord): string {
     privilege: r.privilege,
     identity: r.identity,
     mode: r.mode,
-    text,
+    bytes,
   });
-  return text;
+  return bytes;
 }
 
 // Metadata clients repeat the same few targets; redacting a query runs several regular expressions.
-const targetTexts = new Map<string, string>();
+const targetTexts = new Map<string, Buffer>();
 const MAX_CACHED_TARGETS = 512;
 const MAX_CACHED_TARGET_LENGTH = 1024;
 
-function targetText(target: string): string {
+function targetBytes(target: string): Buffer {
   let t = targetTexts.get(target);
   if (t === undefined) {
     // A query may hold secrets (redactCmdline also cuts at MAX_CMDLINE); a path is only cut, so a
     // record never carries the 8 KiB a target may have.
-    t = str(
-      target.includes('?')
-        ? redactCmdline(target)
-        : target.length > MAX_CMDLINE
-          ? target.slice(0, MAX_CMDLINE) + '…'
-          : target,
+    t = bytesOf(
+      str(
+        target.includes('?')
+          ? redactCmdline(target)
+          : target.length > MAX_CMDLINE
+            ? target.slice(0, MAX_CMDLINE) + '…'
+            : target,
+      ),
     );
     if (target.length > MAX_CACHED_TARGET_LENGTH) return t;
     if (targetTexts.size >= MAX_CACHED_TARGETS) targetTexts.clear();
@@ -163,59 +161,145 @@ function targetText(target: string): string {
   return t;
 }
 
-const methodTexts = new Map<string, string>();
+const methodTexts = new Map<string, Buffer>();
 
-function methodText(method: string): string {
+function methodBytes(method: string): Buffer {
   let t = methodTexts.get(method);
   if (t === undefined) {
-    t = str(method);
+    t = bytesOf(str(method));
     // Methods are tokens the parser accepted; still, bound the cache against a hostile variety.
     if (methodTexts.size < 64) methodTexts.set(method, t);
   }
   return t;
 }
 
-let lastMs = Number.NaN;
-let lastIso = '';
+// The time: `"YYYY-MM-DDTHH:mm:ss.sssZ"`. The part up to the seconds is made once a second; the
+// milliseconds are written as digits.
+let secondStart = Number.NaN;
+let secondBytes: Buffer = Buffer.alloc(0);
 
-function timeText(ms: number): string {
-  if (ms !== lastMs) {
-    lastMs = ms;
-    lastIso = str(new Date(ms).toISOString());
+/** Writes the time as a JSON string at `at`; returns the end. */
+function writeTime(ms: number, out: Buffer, at: number): number {
+  const second = Math.floor(ms / 1000) * 1000;
+  if (second !== secondStart) {
+    const iso = new Date(second).toISOString();
+    // Years 0-9999 only have the fixed form; the odd other time is written whole.
+    if (iso.length !== 24 || !Number.isInteger(ms))
+      return at + out.write(str(new Date(ms).toISOString()), at, 'latin1');
+    secondStart = second;
+    secondBytes = bytesOf('"' + iso.slice(0, 20)); // `"YYYY-MM-DDTHH:mm:ss.`
   }
-  return lastIso;
+  at += secondBytes.copy(out, at);
+  const milli = ms - second;
+  out[at] = 48 + Math.floor(milli / 100);
+  out[at + 1] = 48 + (Math.floor(milli / 10) % 10);
+  out[at + 2] = 48 + (milli % 10);
+  out[at + 3] = 90; // Z
+  out[at + 4] = 34; // "
+  return at + 5;
 }
 
+/** Writes the decimal digits of a non-negative safe integer; returns the end. */
+function writeDigits(n: number, out: Buffer, at: number): number {
+  let digits = 1;
+  for (let p = 10; p <= n; p *= 10) digits++;
+  const end = at + digits;
+  for (let i = end - 1; i >= at; i--) {
+    out[i] = 48 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return end;
+}
+
+/** Writes a number as JSON.stringify does; returns the end. */
+function writeNumber(n: number, out: Buffer, at: number): number {
+  if (Number.isSafeInteger(n) && n >= 0) return writeDigits(n, out, at);
+  return at + out.write(num(n), at, 'latin1');
+}
+
+/** Writes a duration in ms as `num(round3(ms))` would; returns the end. */
+function writeMs(ms: number, out: Buffer, at: number): number {
+  if (!(ms >= 0 && ms < 1e9)) return at + out.write(num(round3(ms)), at, 'latin1');
+  const k = Math.round(ms * 1000);
+  const frac = k % 1000;
+  at = writeDigits((k - frac) / 1000, out, at);
+  if (frac === 0) return at;
+  out[at++] = 46; // .
+  out[at++] = 48 + Math.floor(frac / 100);
+  if (frac % 100 === 0) return at;
+  out[at++] = 48 + (Math.floor(frac / 10) % 10);
+  if (frac % 10 === 0) return at;
+  out[at++] = 48 + (frac % 10);
+  return at;
+}
+
+const TIME_KEY = bytesOf('{"time":');
+const CONNECTION_ID_KEY = bytesOf(',"connectionId":');
+const REQUEST_ID_KEY = bytesOf(',"requestId":');
+const METHOD_KEY = bytesOf(',"method":');
+const TARGET_KEY = bytesOf(',"target":');
+const POLICY_EPOCH_KEY = bytesOf(',"policyEpoch":');
+const STATUS_KEY = bytesOf(',"status":');
+const ELAPSED_KEY = bytesOf(',"elapsedMs":');
+const UPSTREAM_KEY = bytesOf(',"upstreamMs":');
+const NULL_VALUE = bytesOf('null');
+const SIGNED_END = bytesOf(',"signed":true}\n');
+const UNSIGNED_END = bytesOf(',"signed":false}\n');
+/** Room for the keys (126 bytes), the time (at most 30) and six numbers (at most 32 each), with margin. */
+const FIXED_ROOM = 512;
+
 /**
- * One audit record as one JSON line of ASCII text. Field order: time, connectionId, requestId,
- * caller, comm, origDst, endpoint, method, target, outcome, code, ruleId, privilege, identity, mode,
- * policyEpoch, status, elapsedMs, upstreamMs, signed. Runs once per request, in batches, off the
- * response path.
+ * Writes one audit record as one JSON line of ASCII bytes into `out` at `at`, and returns where it
+ * ends; -1, with nothing written, when `out` has less than `auditLineRoom(r)` bytes from `at`. Field order: time, connectionId, requestId, caller, comm, origDst, endpoint,
+ * method, target, outcome, code, ruleId, privilege, identity, mode, policyEpoch, status, elapsedMs,
+ * upstreamMs, signed. Straight into the batch's buffer: no string per line, no copy of one.
  */
-export function formatAuditLine(r: RequestAuditRecord): string {
+export function writeAuditLine(r: RequestAuditRecord, out: Buffer, at: number): number {
+  const connection = connectionBytes(r);
+  const method = methodBytes(r.method);
+  const target = targetBytes(r.target);
+  const decision = decisionBytes(r);
+  if (at + FIXED_ROOM + connection.length + method.length + target.length + decision.length > out.length) return -1;
+  at += TIME_KEY.copy(out, at);
+  at = writeTime(r.timeMs, out, at);
+  at += CONNECTION_ID_KEY.copy(out, at);
+  at = writeNumber(r.connectionId, out, at);
+  at += REQUEST_ID_KEY.copy(out, at);
+  at = writeNumber(r.requestId, out, at);
+  at += connection.copy(out, at);
+  at += METHOD_KEY.copy(out, at);
+  at += method.copy(out, at);
+  at += TARGET_KEY.copy(out, at);
+  at += target.copy(out, at);
+  at += decision.copy(out, at);
+  at += POLICY_EPOCH_KEY.copy(out, at);
+  at = writeNumber(r.policyEpoch, out, at);
+  at += STATUS_KEY.copy(out, at);
+  at = writeNumber(r.status, out, at);
+  at += ELAPSED_KEY.copy(out, at);
+  at = writeMs(r.elapsedMs, out, at);
+  at += UPSTREAM_KEY.copy(out, at);
+  at = r.upstreamMs === null ? at + NULL_VALUE.copy(out, at) : writeMs(r.upstreamMs, out, at);
+  at += (r.signed ? SIGNED_END : UNSIGNED_END).copy(out, at);
+  return at;
+}
+
+/** The most bytes `writeAuditLine` may need for this record. */
+export function auditLineRoom(r: RequestAuditRecord): number {
   return (
-    '{"time":' +
-    timeText(r.timeMs) +
-    ',"connectionId":' +
-    num(r.connectionId) +
-    ',"requestId":' +
-    num(r.requestId) +
-    connectionText(r) +
-    ',"method":' +
-    methodText(r.method) +
-    ',"target":' +
-    targetText(r.target) +
-    decisionText(r) +
-    ',"policyEpoch":' +
-    num(r.policyEpoch) +
-    ',"status":' +
-    num(r.status) +
-    ',"elapsedMs":' +
-    num(round3(r.elapsedMs)) +
-    ',"upstreamMs":' +
-    (r.upstreamMs === null ? 'null' : num(round3(r.upstreamMs))) +
-    ',"signed":' +
-    (r.signed ? 'true' : 'false') +
-    '}\n'
+    FIXED_ROOM +
+    connectionBytes(r).length +
+    methodBytes(r.method).length +
+    targetBytes(r.target).length +
+    decisionBytes(r).length
   );
+}
+
+let scratch = Buffer.allocUnsafeSlow(4096);
+
+/** One audit record as one JSON line of ASCII text (what `writeAuditLine` writes, as a string). */
+export function formatAuditLine(r: RequestAuditRecord): string {
+  const room = auditLineRoom(r);
+  if (scratch.length < room) scratch = Buffer.allocUnsafeSlow(room);
+  return scratch.toString('latin1', 0, writeAuditLine(r, scratch, 0));
 }

@@ -8,6 +8,11 @@ import type { Buffer } from 'node:buffer';
 export interface ClientSocket {
   /** The accepted socket's fd when known without Node internals (native sockets). */
   readonly fd?: number;
+  /**
+   * True when write() takes a copy of what it cannot send at once (the addon's sockets), so the
+   * caller may reuse its buffer as soon as write() returns. net.Socket keeps the buffer: absent.
+   */
+  readonly copiesWrites?: boolean;
   readonly destroyed: boolean;
   /** Bytes accepted by write() that are not in the kernel yet. */
   readonly writableLength: number;

@@ -51,9 +51,31 @@ function rangesLength(r: number[]): number {
   return n;
 }
 
-function copyRanges(src: Buffer, r: number[], out: Buffer, at: number): number {
-  for (let i = 0; i < r.length; i += 2) at += src.copy(out, at, r[i]!, r[i + 1]!);
+/** Ranges up to this long are copied byte by byte: `Buffer#copy` of a part makes a view object each time. */
+const SMALL_COPY = 64;
+
+/** Copies `src[s, e)` into `out` at `at`; returns the end. */
+function copyBytes(src: Buffer, s: number, e: number, out: Buffer, at: number): number {
+  if (e - s > SMALL_COPY) return at + src.copy(out, at, s, e);
+  for (let i = s; i < e; i++) out[at++] = src[i]!;
   return at;
+}
+
+function copyRanges(src: Buffer, r: number[], out: Buffer, at: number): number {
+  for (let i = 0; i < r.length; i += 2) at = copyBytes(src, r[i]!, r[i + 1]!, out, at);
+  return at;
+}
+
+/**
+ * The response head (and the first body bytes) are assembled here when the client's socket copies
+ * what it cannot send at once (the addon's): one buffer per thread instead of one per response.
+ */
+let headScratch = Buffer.allocUnsafeSlow(16 * 1024);
+
+function headBuffer(client: ClientSocket, length: number): Buffer {
+  if (client.copiesWrites !== true) return Buffer.allocUnsafe(length);
+  if (headScratch.length < length) headScratch = Buffer.allocUnsafeSlow(Math.max(length, headScratch.length * 2));
+  return headScratch;
 }
 
 /**
@@ -254,14 +276,15 @@ export class Exchange implements UpstreamOwner {
     const body = e - s <= JOIN_LIMIT ? e - s : 0;
     const length =
       STATUS_PREFIX.length + (re - rs) + rangesLength(head.keep) + (te ? rangesLength(te) : 0) + tail.length + body;
-    const out = Buffer.allocUnsafe(length);
-    let at = STATUS_PREFIX.copy(out, 0);
-    at += src.copy(out, at, rs, re);
-    at = copyRanges(src, head.keep, out, at);
-    if (te) at = copyRanges(src, te, out, at);
-    at += tail.copy(out, at);
-    if (body > 0) src.copy(out, at, s, e);
     const client = this.host.socket;
+    const buf = headBuffer(client, length);
+    let at = STATUS_PREFIX.copy(buf, 0);
+    at = copyBytes(src, rs, re, buf, at);
+    at = copyRanges(src, head.keep, buf, at);
+    if (te) at = copyRanges(src, te, buf, at);
+    at += tail.copy(buf, at);
+    if (body > 0) copyBytes(src, s, e, buf, at);
+    const out = buf.length === length ? buf : buf.subarray(0, length);
     if (body > 0 || e <= s) return client.write(out);
     client.write(out);
     return client.write(src.subarray(s, e));

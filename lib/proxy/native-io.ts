@@ -184,6 +184,11 @@ export class NativeClientSocket extends EventEmitter implements ClientSocket {
     super();
   }
 
+  /** write() sends at once or copies what is left into the addon's queue: the caller keeps its buffer. */
+  get copiesWrites(): boolean {
+    return true;
+  }
+
   /** An outbound socket's connect completed (NativeUpstreamSocket). */
   onConnect(): void {}
 
@@ -416,6 +421,11 @@ export class NativeUpstreamSocket extends NativeClientSocket {
     const err = Object.assign(new Error(what), { code, errno: -Math.abs(errno) });
     if (this.listenerCount('error') > 0) this.emit('error', err);
     this.destroy();
+  }
+
+  /** Not while corked: the corked parts are the caller's buffers until uncork(). */
+  override get copiesWrites(): boolean {
+    return this.corked === null;
   }
 
   cork(): void {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +9,7 @@ import {
   AuditBatcher,
   AuditLog,
   ConnectionSummaries,
+  formatAuditLine,
   MAX_SUMMARY_ROWS,
   summaryOf,
 } from '../../lib/audit/index.js';
@@ -91,7 +93,8 @@ describe('audit log', () => {
       seen.push(batch.bytes.buffer as ArrayBuffer);
       log.append(batch, (buffer) => b.recycle(buffer));
     });
-    // Wave 1: 300 records. Wave 2: 100 longer ones (fits the same buffer). Wave 3: 600 (does not).
+    // Wave 1: 300 records. Wave 2: 100 longer ones (fits the same buffer). Wave 3: 400 with 1 KiB
+    // targets (about 640 KiB: the batch outgrows its buffer and moves to a bigger one).
     for (let i = 0; i < 300; i++) b.record(rec(i));
     b.flush();
     await log.flush();
@@ -101,22 +104,66 @@ describe('audit log', () => {
     b.flush();
     await log.flush();
     assert.equal(seen[1], seen[0], "the second batch reused the first one's buffer");
-    for (let i = 0; i < 600; i++) b.record(rec(2000 + i));
+    const long = `/metadata/instance/${'x'.repeat(980)}`;
+    for (let i = 0; i < 400; i++) b.record(rec(2000 + i, { target: long }));
     b.flush();
     await log.close();
-    assert.notEqual(seen[2], seen[0], 'a spare too small is not used');
+    assert.notEqual(seen[2], seen[0], 'a buffer too small is left for a bigger one');
+    assert.ok(seen[2]!.byteLength >= 400 * 1024, 'grown to hold the batch');
     const all = lines(log.file).map((l) => JSON.parse(l) as { connectionId: number; target: string });
-    assert.equal(all.length, 1000);
+    assert.equal(all.length, 800);
     assert.deepEqual(
       all.map((r) => r.connectionId),
       [
         ...Array.from({ length: 300 }, (_, i) => i),
         ...Array.from({ length: 100 }, (_, i) => 1000 + i),
-        ...Array.from({ length: 600 }, (_, i) => 2000 + i),
+        ...Array.from({ length: 400 }, (_, i) => 2000 + i),
       ],
     );
     assert.equal(all[399]!.target, '/metadata/instance?api-version=2021-02-01&n=99');
-    assert.equal(log.written, 1000);
+    assert.equal(log.written, 800);
+    assert.equal(all[799]!.target, long);
+  });
+
+  it('writes each line when its record comes, hands a full batch over at once and the rest after flushMs', async () => {
+    const batches: { records: number; lines: string[] }[] = [];
+    const b = new AuditBatcher(
+      (batch) =>
+        batches.push({
+          records: batch.records,
+          lines: Buffer.from(batch.bytes)
+            .toString('latin1')
+            .split('\n')
+            .filter((l) => l !== ''),
+        }),
+      { batchSize: 100, flushMs: 20 },
+    );
+    // The line is made from the record as it was when recorded: nothing keeps the record itself.
+    const first = rec(0);
+    b.record(first);
+    first.target = '/changed/afterwards';
+    first.status = 500;
+    for (let i = 1; i < 99; i++) b.record(rec(i));
+    assert.equal(batches.length, 0);
+    b.record(rec(99)); // the hundredth: full, handed over in this call
+    assert.deepEqual(
+      batches.map((x) => x.records),
+      [100],
+    );
+    const line0 = JSON.parse(batches[0]!.lines[0]!) as { target: string; status: number };
+    assert.equal(line0.target, '/metadata/instance?api-version=2021-02-01');
+    assert.equal(line0.status, 200);
+    for (let i = 100; i < 110; i++) b.record(rec(i));
+    await new Promise((r) => setTimeout(r, 60));
+    assert.deepEqual(
+      batches.map((x) => x.records),
+      [100, 10],
+    );
+    const ids = batches.flatMap((x) => x.lines).map((l) => (JSON.parse(l) as { connectionId: number }).connectionId);
+    assert.deepEqual(
+      ids,
+      Array.from({ length: 110 }, (_, i) => i),
+    );
   });
 
   it('keeps at most four spare buffers, the largest, and none over 4 MiB', () => {
@@ -223,6 +270,36 @@ describe('audit log', () => {
       ['200', 10],
       ['403', 10],
     ]);
+  });
+
+  it('writes times and numbers exactly as JSON would: ms rounded to 3 places, null when not finite', () => {
+    // As JSON.stringify then JSON.parse give it back (-0 is written 0).
+    const round3 = (n: number) => JSON.parse(JSON.stringify(Math.round(n * 1000) / 1000)) as number;
+    const durations = [0, -0, 0.0004, 0.0005, 0.0015, 0.1, 1.2345, 12.3, 999.9995, 1e9 + 0.5, 2.5e-7, -1, 7];
+    for (let i = 0; i < 2000; i++) durations.push(Math.random() * 10 ** Math.floor(Math.random() * 8));
+    const times = [0, 999, 1000, -1, 1.5, Date.UTC(2026, 10, 24, 23, 59, 59, 7), 253402300799999, 253402300800000];
+    for (let i = 0; i < 200; i++) times.push(Date.now() + Math.floor(Math.random() * 1e9));
+    for (const [i, ms] of durations.entries()) {
+      const timeMs = times[i % times.length]!;
+      const id = [0, 9, 10, 12345, 2 ** 53, -3, 1.5][i % 7]!;
+      const line = formatAuditLine(
+        rec(id, { timeMs, elapsedMs: ms, upstreamMs: i % 3 === 0 ? null : ms, requestId: i }),
+      );
+      assert.ok(line.endsWith('\n') && !line.slice(0, -1).includes('\n'));
+      const r = JSON.parse(line) as Record<string, unknown>;
+      assert.equal(r.time, new Date(timeMs).toISOString(), `time ${timeMs}`);
+      assert.equal(r.connectionId, id);
+      assert.equal(r.requestId, i);
+      assert.equal(r.elapsedMs, round3(ms), `elapsed ${ms}`);
+      // The text itself, not only its value: what JSON.stringify writes for the rounded number.
+      assert.ok(line.includes(`"elapsedMs":${JSON.stringify(round3(ms))},`), `${ms} in ${line}`);
+      assert.equal(r.upstreamMs, i % 3 === 0 ? null : round3(ms));
+    }
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY]) {
+      const r = JSON.parse(formatAuditLine(rec(1, { elapsedMs: bad, status: bad }))) as Record<string, unknown>;
+      assert.equal(r.elapsedMs, null);
+      assert.equal(r.status, null);
+    }
   });
 
   it('redacts secrets in the query of a logged target', async () => {

@@ -107,15 +107,18 @@ describe('native client sockets (addon I/O)', { skip }, () => {
     }
   });
 
-  it('asks for a pause above 16 KiB queued, drains to a slow reader, and loses nothing', async () => {
+  it('asks for a pause above 16 KiB queued, drains to a slow reader, and loses nothing of a reused buffer', async () => {
     const total = 8 * 1024 * 1024;
     const chunk = Buffer.alloc(64 * 1024, 0x61);
     let falses = 0;
     let drains = 0;
     const srv = listen((s) => {
       let sent = 0;
+      assert.equal(s.copiesWrites, true);
       const pump = (): void => {
         while (sent < total) {
+          // One buffer for every write, refilled each time (copiesWrites: what is queued is a copy).
+          chunk.fill(0x61 + ((sent / chunk.length) % 26));
           sent += chunk.length;
           if (!s.write(chunk)) {
             falses++;
@@ -138,7 +141,15 @@ describe('native client sockets (addon I/O)', { skip }, () => {
       assert.ok(srv.accepted[0]!.writableLength >= 16 * 1024, 'bytes are queued in the agent');
       const got = readAll(c);
       c.resume();
-      assert.equal((await got).length, total);
+      const bytes = await got;
+      assert.equal(bytes.length, total);
+      for (let i = 0; i < total / chunk.length; i++) {
+        const block = bytes.subarray(i * chunk.length, (i + 1) * chunk.length);
+        assert.ok(
+          block.every((b) => b === 0x61 + (i % 26)),
+          `block ${i} is the bytes written then`,
+        );
+      }
       assert.ok(falses >= 1 && drains >= 1, `write() said false ${falses} times, drain came ${drains} times`);
     } finally {
       srv.close();
@@ -381,10 +392,13 @@ describe('native upstream sockets (addon I/O, outbound)', { skip }, () => {
       assert.ok(s instanceof NativeUpstreamSocket);
       s.write('early ', 'latin1'); // before the connect completed: queued
       await once(s, 'connect');
+      assert.equal(s.copiesWrites, true);
       s.cork();
+      assert.equal(s.copiesWrites, false, 'corked parts are held as given');
       s.write('caf\u00e9 ', 'latin1'); // one byte per code point
       s.write(Buffer.from('corked '));
       s.uncork();
+      assert.equal(s.copiesWrites, true);
       s.write(Buffer.from('END'));
       const data: Buffer[] = [];
       s.on('data', (d: Buffer) => data.push(d));
