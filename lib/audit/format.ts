@@ -4,8 +4,8 @@ import type { CallerClaims, RequestAuditRecord } from '../proxy/index.js';
 
 // A request's line is mostly text that does not change from request to request: the caller, comm,
 // destination and endpoint are the connection's, and outcome ... mode are the decision's. Those
-// pieces are cached as finished JSON, so a request adds only its time, ids, method, target, status
-// and durations.
+// pieces are cached as finished JSON bytes, so a request adds only its time, ids, status and
+// durations, written as digits, and copies the rest.
 //
 // Every string goes through JSON.stringify, which escapes every control character: a process name
 // holding a newline and fake JSON stays inside its string and cannot forge a record. Non-ASCII
@@ -250,16 +250,16 @@ const FIXED_ROOM = 512;
 
 /**
  * Writes one audit record as one JSON line of ASCII bytes into `out` at `at`, and returns where it
- * ends; -1, with nothing written, when `out` has less than `auditLineRoom(r)` bytes from `at`. Field order: time, connectionId, requestId, caller, comm, origDst, endpoint,
- * method, target, outcome, code, ruleId, privilege, identity, mode, policyEpoch, status, elapsedMs,
- * upstreamMs, signed. Straight into the batch's buffer: no string per line, no copy of one.
+ * ends; -1, with nothing written, when `out` has less than `auditLineRoom(r)` bytes from `at`.
+ * Field order: time, connectionId, requestId, caller, comm, origDst, endpoint, method, target,
+ * outcome, code, ruleId, privilege, identity, mode, policyEpoch, status, elapsedMs, upstreamMs,
+ * signed. Straight into the batch's buffer: no string per line, no copy of one. Runs once per
+ * request, after its response went out.
  */
 export function writeAuditLine(r: RequestAuditRecord, out: Buffer, at: number): number {
-  const connection = connectionBytes(r);
-  const method = methodBytes(r.method);
-  const target = targetBytes(r.target);
-  const decision = decisionBytes(r);
-  if (at + FIXED_ROOM + connection.length + method.length + target.length + decision.length > out.length) return -1;
+  const p = piecesOf(r);
+  if (at + roomFor(p) > out.length) return -1;
+  const { connection, method, target, decision } = p;
   at += TIME_KEY.copy(out, at);
   at = writeTime(r.timeMs, out, at);
   at += CONNECTION_ID_KEY.copy(out, at);
@@ -286,13 +286,22 @@ export function writeAuditLine(r: RequestAuditRecord, out: Buffer, at: number): 
 
 /** The most bytes `writeAuditLine` may need for this record. */
 export function auditLineRoom(r: RequestAuditRecord): number {
-  return (
-    FIXED_ROOM +
-    connectionBytes(r).length +
-    methodBytes(r.method).length +
-    targetBytes(r.target).length +
-    decisionBytes(r).length
-  );
+  return roomFor(piecesOf(r));
+}
+
+/** A record's cached pieces: one object, refilled for each line (nothing allocated per line). */
+const pieces = { connection: NULL_VALUE, method: NULL_VALUE, target: NULL_VALUE, decision: NULL_VALUE };
+
+function piecesOf(r: RequestAuditRecord): typeof pieces {
+  pieces.connection = connectionBytes(r);
+  pieces.method = methodBytes(r.method);
+  pieces.target = targetBytes(r.target);
+  pieces.decision = decisionBytes(r);
+  return pieces;
+}
+
+function roomFor(p: typeof pieces): number {
+  return FIXED_ROOM + p.connection.length + p.method.length + p.target.length + p.decision.length;
 }
 
 let scratch = Buffer.allocUnsafeSlow(4096);
