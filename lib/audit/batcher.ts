@@ -154,15 +154,16 @@ export class AuditBatcher {
       clearTimeout(this.timer);
       this.timer = null;
     }
+    // Records are dropped only while a batch is open (at maxQueue), so its hand-over carries them.
     const b = this.batch;
-    if (b === null && this.droppedSinceFlush === 0) return;
+    if (b === null) return;
     this.batch = null;
     const dropped = this.droppedSinceFlush;
     this.droppedSinceFlush = 0;
     this.sink({
-      bytes: b === null ? new Uint8Array(0) : b.bytes.subarray(0, b.used),
-      records: b === null ? 0 : b.records,
-      summaries: b === null ? [] : [...b.deltas.values(), ...b.failedDeltas.values()],
+      bytes: b.bytes.subarray(0, b.used),
+      records: b.records,
+      summaries: [...b.deltas.values(), ...b.failedDeltas.values()],
       dropped,
     });
   }

@@ -88,9 +88,9 @@ function faultReply(f: Fault): Reply | null {
 }
 
 /**
- * True when a request carries no body: HTTP/1.1 requests have one only with a Content-Length
- * (other than 0) or a Transfer-Encoding. Such requests are answered in the same tick, without
- * waiting for the body stream's end.
+ * True when a request has neither a Content-Length nor a Transfer-Encoding, so no body (HTTP/1.1
+ * framing). Such requests are answered in the same tick, without waiting for the body stream's end;
+ * the rest (`Content-Length: 0` too) once their body is read.
  */
 function isBodiless(headers: [string, string][]): boolean {
   for (const [n] of headers) {
@@ -102,6 +102,15 @@ function isBodiless(headers: [string, string][]): boolean {
 }
 
 const NO_BODY = Buffer.alloc(0);
+
+/** What the handler took from a request's line. */
+interface RequestParts {
+  method: string;
+  rawTarget: string;
+  rawPath: string;
+  rawQuery: string;
+  exempt: boolean;
+}
 
 /** One metadata endpoint: journal, verify, fault injection, enforcement, then the route. */
 export function createEndpointServer(
@@ -117,7 +126,7 @@ export function createEndpointServer(
     req: IncomingMessage,
     res: ServerResponse,
     entry: JournalRecord,
-    parts: { method: string; rawTarget: string; rawPath: string; rawQuery: string; exempt: boolean },
+    parts: RequestParts,
     body: Buffer,
   ): Promise<void> | undefined => {
     const { method, rawTarget, rawPath, rawQuery } = parts;
@@ -151,7 +160,7 @@ export function createEndpointServer(
   const respond = (
     res: ServerResponse,
     entry: JournalRecord,
-    parts: { method: string; rawTarget: string; rawPath: string; rawQuery: string },
+    parts: RequestParts,
     body: Buffer,
     verdict: SignatureVerdict,
   ): void => {
@@ -190,7 +199,7 @@ export function createEndpointServer(
       status: null,
       bodyLength: 0,
     });
-    const parts = { method, rawTarget, rawPath, rawQuery, exempt };
+    const parts: RequestParts = { method, rawTarget, rawPath, rawQuery, exempt };
     // Most metadata requests are bodiless GETs: answered now (Node discards the empty body stream).
     if (isBodiless(headers)) return answer(req, res, entry, parts, NO_BODY);
     return readBody(req, exempt ? EXEMPT_BODY_LIMIT : SIGNED_BODY_LIMIT, !exempt).then((read) => {
