@@ -2,16 +2,7 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { after, before, test } from 'node:test';
 import { type Emulator, startEmulator } from '../../lib/emulator/index.js';
-import {
-  authorizationHeaderValue,
-  HOST_CLAIMS_HEADER,
-  HOST_DATE_HEADER,
-  ROOT_CLAIMS,
-  rfc1123,
-  signRequest,
-  splitTarget,
-} from '../../lib/signing/index.js';
-import { acquireKey, rawRequest, signedHeaders } from './raw-http.js';
+import { acquireKey, hostHeaders, rawRequest, signedHeaders, signHeaders } from './raw-http.js';
 
 let emu: Emulator;
 before(async () => {
@@ -69,23 +60,19 @@ test('library signature verifies at the emulator; every tampered part fails with
 
 test('bodiless and chunked requests verify alike: answered at once or after the whole body', async () => {
   const key = await acquireKey(ws().host, ws().port);
-  const sign = (method: string, target: string, headers: [string, string][], body: Buffer): [string, string][] => {
-    const { rawPath, rawQuery } = splitTarget(target);
-    const hex = signRequest(key.bytes, { method, body, headers, rawPath, rawQuery });
-    return [...headers, ['x-ms-azure-host-authorization', authorizationHeaderValue(key.guid, hex)]];
-  };
-  const base: [string, string][] = [
-    ...BASE,
-    [HOST_CLAIMS_HEADER, ROOT_CLAIMS],
-    [HOST_DATE_HEADER, rfc1123(new Date())],
-    ['Connection', 'close'],
-  ];
+  const base: [string, string][] = [...hostHeaders(BASE), ['Connection', 'close']];
   // No Content-Length, no Transfer-Encoding: the request has no body (the common GET).
   const target = '/metadata/instance?api-version=2021-02-01';
-  const get = await rawRequest(imds().host, imds().port, 'GET', target, sign('GET', target, base, Buffer.alloc(0)));
+  const get = await rawRequest(
+    imds().host,
+    imds().port,
+    'GET',
+    target,
+    signHeaders(key, 'GET', target, base, Buffer.alloc(0)),
+  );
   assert.equal(get.status, 200);
   assert.equal(emu.journal().at(-1)!.signature, 'valid');
-  const tamperedGet = sign('GET', target, base, Buffer.alloc(0)).map(([n, v]): [string, string] =>
+  const tamperedGet = signHeaders(key, 'GET', target, base, Buffer.alloc(0)).map(([n, v]): [string, string] =>
     n === 'Metadata' ? [n, 'TRUE'] : [n, v],
   );
   assert.equal((await rawRequest(imds().host, imds().port, 'GET', target, tamperedGet)).status, 401);
@@ -107,7 +94,7 @@ test('bodiless and chunked requests verify alike: answered at once or after the 
     imds().port,
     'POST',
     postTarget,
-    sign('POST', postTarget, chunked, body),
+    signHeaders(key, 'POST', postTarget, chunked, body),
     wire(body),
   );
   assert.equal(post.status, 200);
@@ -120,7 +107,7 @@ test('bodiless and chunked requests verify alike: answered at once or after the 
     imds().port,
     'POST',
     postTarget,
-    sign('POST', postTarget, chunked, body),
+    signHeaders(key, 'POST', postTarget, chunked, body),
     wire(other),
   );
   assert.equal(bad.status, 401);

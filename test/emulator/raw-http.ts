@@ -60,6 +60,24 @@ export function rawRequest(
   });
 }
 
+/** `headers` exactly as given, plus a signature over them, the target and `body`. */
+export function signHeaders(
+  key: { guid: string; bytes: Buffer },
+  method: string,
+  target: string,
+  headers: [string, string][],
+  body: Buffer = Buffer.alloc(0),
+): [string, string][] {
+  const { rawPath, rawQuery } = splitTarget(target);
+  const hex = signRequest(key.bytes, { method, body, headers, rawPath, rawQuery });
+  return [...headers, ['x-ms-azure-host-authorization', authorizationHeaderValue(key.guid, hex)]];
+}
+
+/** The agent's own headers (claims, date) after `base`, without framing headers. */
+export function hostHeaders(base: [string, string][]): [string, string][] {
+  return [...base, [HOST_CLAIMS_HEADER, ROOT_CLAIMS], [HOST_DATE_HEADER, rfc1123(new Date())]];
+}
+
 /** The headers an agent would send, plus a signature over exactly those bytes. */
 export function signedHeaders(
   key: { guid: string; bytes: Buffer },
@@ -69,15 +87,11 @@ export function signedHeaders(
   body: Buffer = Buffer.alloc(0),
 ): [string, string][] {
   const headers: [string, string][] = [
-    ...base,
-    [HOST_CLAIMS_HEADER, ROOT_CLAIMS],
-    [HOST_DATE_HEADER, rfc1123(new Date())],
+    ...hostHeaders(base),
     ['Content-Length', String(body.length)],
     ['Connection', 'close'],
   ];
-  const { rawPath, rawQuery } = splitTarget(target);
-  const hex = signRequest(key.bytes, { method, body, headers, rawPath, rawQuery });
-  return [...headers, ['x-ms-azure-host-authorization', authorizationHeaderValue(key.guid, hex)]];
+  return signHeaders(key, method, target, headers, body);
 }
 
 /** Acquires the host key the way the key keeper does (for tests that sign by hand). */
