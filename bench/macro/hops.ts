@@ -3,7 +3,8 @@
 // wrk runs, then per request the time between the events that mark each hop (a wake-up is a wait
 // syscall returning with events). Each hop's median is printed per target, so the agent's own work (wake-up to upstream
 // write, wake-up to client write) stands beside nginx's, and the host's work behind each beside
-// the other. Tracing every syscall adds about a microsecond to each, alike for every target: read
+// the other; beside each median, the hop's mean over the slowest 1% of requests shows where a tail
+// request's extra time goes. Tracing every syscall adds about a microsecond to each, alike for every target: read
 // the hops against each other, not against the ratios of an untraced run.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -145,9 +146,18 @@ export interface HopsResult {
   /** Median µs per hop, and of the whole client write → client wake. */
   hopsUs: Partial<Record<Hop, number>>;
   totalUs: number;
+  /**
+   * The slowest requests (whole request at or above the 99th percentile): how many, the threshold,
+   * and each hop's mean over them. Against the medians it shows which hop a tail request spends its
+   * extra time in.
+   */
+  tail: { requests: number; thresholdUs: number; hopsUs: Partial<Record<Hop, number>>; totalUs: number } | null;
 }
 
-/** Medians of hopDurations. */
+/** The share of requests, from the slowest, that `tail` describes. */
+export const TAIL_SHARE = 0.01;
+
+/** Medians of hopDurations, and the hops of the slowest requests. */
 export function summarizeHops(target: TargetName, scenario: string, d: Map<Hop | 'total', number[]>): HopsResult {
   const hopsUs: Partial<Record<Hop, number>> = {};
   for (const [h, v] of d) if (h !== 'total' && v.length > 0) hopsUs[h] = median(v);
@@ -158,7 +168,24 @@ export function summarizeHops(target: TargetName, scenario: string, d: Map<Hop |
     requests: totals.length,
     hopsUs,
     totalUs: totals.length > 0 ? median(totals) : Number.NaN,
+    tail: tailOf(d, totals),
   };
+}
+
+/** Per hop, the mean over the requests whose whole is among the slowest TAIL_SHARE (at least one). */
+function tailOf(d: Map<Hop | 'total', number[]>, totals: number[]): HopsResult['tail'] {
+  if (totals.length === 0) return null;
+  const n = Math.max(1, Math.floor(totals.length * TAIL_SHARE));
+  // Indices of the n slowest requests: every hop's array holds one value per request, in order.
+  const slowest = totals
+    .map((us, i) => [us, i] as const)
+    .sort((a, b) => b[0] - a[0])
+    .slice(0, n)
+    .map(([, i]) => i);
+  const mean = (v: number[]): number => slowest.reduce((sum, i) => sum + v[i]!, 0) / n;
+  const hopsUs: Partial<Record<Hop, number>> = {};
+  for (const [h, v] of d) if (h !== 'total' && v.length === totals.length) hopsUs[h] = mean(v);
+  return { requests: n, thresholdUs: totals[slowest[n - 1]!]!, hopsUs, totalUs: mean(totals) };
 }
 
 /** The proxy's threads to trace: nginx's workers; the agent's busiest thread (the one serving the port). */
@@ -238,17 +265,25 @@ export async function traceHops(t: Target, s: Scenario, o: HopsOptions): Promise
   }
 }
 
-/** The hop table of one scenario: one row per hop, one column per target (median µs). */
+/**
+ * The hop table of one scenario: one row per hop, two columns per target: the median µs, and the
+ * mean µs over its slowest 1% of requests (`tail`).
+ */
 export function hopsTable(results: HopsResult[]): string {
-  const cols = results.map((r) => r.target);
-  const rows: string[][] = [['hop (median µs)', ...cols]];
+  const cell = (us: number | undefined): string => (us === undefined || Number.isNaN(us) ? '' : us.toFixed(0));
+  const rows: string[][] = [
+    ['hop: median µs | mean µs of the slowest 1%', ...results.flatMap((r) => [r.target, `${r.target} 1%`])],
+  ];
   const hops = new Set<Hop>([...PROXY_HOPS, ...DIRECT_HOPS]);
   for (const h of hops) {
     if (!results.some((r) => r.hopsUs[h] !== undefined)) continue;
-    rows.push([h, ...results.map((r) => (r.hopsUs[h] === undefined ? '' : r.hopsUs[h]!.toFixed(0)))]);
+    rows.push([h, ...results.flatMap((r) => [cell(r.hopsUs[h]), cell(r.tail?.hopsUs[h])])]);
   }
-  rows.push(['whole request (client write → client wakes)', ...results.map((r) => r.totalUs.toFixed(0))]);
-  rows.push(['requests traced', ...results.map((r) => String(r.requests))]);
+  rows.push([
+    'whole request (client write → client wakes)',
+    ...results.flatMap((r) => [cell(r.totalUs), cell(r.tail?.totalUs)]),
+  ]);
+  rows.push(['requests traced', ...results.flatMap((r) => [String(r.requests), String(r.tail?.requests ?? 0)])]);
   const w = rows[0]!.map((_, k) => Math.max(...rows.map((r) => r[k]!.length)));
   return rows.map((r) => r.map((c, k) => (k === 0 ? c.padEnd(w[k]!) : c.padStart(w[k]!))).join('  ')).join('\n');
 }

@@ -111,6 +111,34 @@ describe('bench --hops: per-hop latency from a perf syscall trace', () => {
     assert.equal(r.totalUs, 95);
   });
 
+  it('describes the slowest 1% of requests by their own hops', () => {
+    // 200 direct requests 1 ms apart; two are slow, each in a different hop.
+    const lines: string[] = [];
+    for (let n = 0; n < 200; n++) {
+      const t0 = n * 1000;
+      const hostWork = n === 57 ? 545 : 45;
+      const clientWake = n === 120 ? 325 : 25;
+      lines.push(
+        line('wrk', 10, t0, 'enter', 1),
+        line('node', 30, t0 + 25, 'exit', 281, 1),
+        line('node', 30, t0 + 25 + hostWork, 'enter', 20),
+        line('wrk', 10, t0 + 25 + hostWork + clientWake, 'exit', 232, 1),
+      );
+    }
+    const r = summarizeHops('direct', 'x', hopDurations(parseTrace(lines.join('\n'), roleOf), false));
+    assert.equal(r.requests, 200);
+    assert.equal(r.totalUs, 95);
+    assert.equal(r.tail?.requests, 2);
+    assert.equal(r.tail?.thresholdUs, 395); // the faster of the two slow ones
+    assert.deepEqual(r.tail?.hopsUs, {
+      'client write → host wakes': 25,
+      'host: wake → response write': (545 + 45) / 2,
+      'host response → client wakes': (25 + 325) / 2,
+    });
+    assert.equal(r.tail?.totalUs, (595 + 395) / 2);
+    assert.match(hopsTable([r]), /host: wake → response write\s+45\s+295/);
+  });
+
   it('counts no request that the trace cut short', () => {
     const cut = proxiedRequest(0).slice(0, 12).join('\n');
     assert.equal(summarizeHops('nginx', 'x', hopDurations(parseTrace(cut, roleOf), true)).requests, 0);
