@@ -40,18 +40,22 @@ export function openFds(pid: number): number {
 /**
  * What a process costs while it has nothing to do, summed over its threads: CPU time in ns from
  * schedstat (10 ms ticks are too coarse for an idle process) and how many times its threads went
- * to sleep and were woken (voluntary context switches). Null when /proc does not say.
+ * to sleep and were woken (voluntary context switches), and the main thread's share of those.
+ * Null when /proc does not say.
  */
-export function threadActivity(pid: number): { runNs: number; wakeups: number } | null {
+export function threadActivity(pid: number): { runNs: number; wakeups: number; mainWakeups: number } | null {
   try {
     let runNs = 0;
     let wakeups = 0;
+    let mainWakeups = 0;
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       runNs += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
       const m = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'));
-      wakeups += m ? Number(m[1]) : 0;
+      const n = m ? Number(m[1]) : 0;
+      wakeups += n;
+      if (tid === String(pid)) mainWakeups = n;
     }
-    return Number.isFinite(runNs) ? { runNs, wakeups } : null;
+    return Number.isFinite(runNs) ? { runNs, wakeups, mainWakeups } : null;
   } catch {
     return null; // a thread may exit between the listing and the read; the sample is skipped
   }

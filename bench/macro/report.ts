@@ -11,7 +11,18 @@ export interface Comparison {
   /** Target minus direct, µs (median over rounds of the per-round difference). */
   added: Partial<Record<'nginx' | 'agent', { p50: number; p99: number }>>;
   /** agent added / nginx added, agent throughput / nginx throughput, agent / nginx latency. */
-  agentVsNginx?: { addedP50: number; addedP99: number; throughput: number; p50: number; p99: number };
+  agentVsNginx?: {
+    addedP50: number;
+    addedP99: number;
+    throughput: number;
+    p50: number;
+    p99: number;
+    /**
+     * How far the three goal ratios move with the rounds: their 10th and 90th percentiles when the
+     * rounds are resampled (see `roundsInterval`); null where too few resamples give a ratio.
+     */
+    spread: Record<'addedP50' | 'addedP99' | 'throughput', [number, number] | null>;
+  };
 }
 
 /**
@@ -20,10 +31,77 @@ export interface Comparison {
  * subtracting two medians.
  */
 function pairedAdded(s: ScenarioResult, name: 'nginx' | 'agent', f: (r: RoundResult) => number): number {
+  return median(pairedDiffs(s, name, f));
+}
+
+/** Per round: the target's value minus the direct run's of the same round (NaN without one). */
+function pairedDiffs(s: ScenarioResult, name: 'nginx' | 'agent', f: (r: RoundResult) => number): number[] {
   const d = s.targets.direct?.rounds ?? [];
   const t = s.targets[name]?.rounds ?? [];
-  const diffs = t.map((r, i) => (d[i] ? f(r) - f(d[i]!) : Number.NaN));
-  return median(diffs);
+  return t.map((r, i) => (d[i] ? f(r) - f(d[i]!) : Number.NaN));
+}
+
+/** The share of resamples left out below and above the interval `roundsInterval` reports. */
+const INTERVAL_TAIL = 0.1;
+const RESAMPLES = 2000;
+
+/**
+ * How much a statistic of the rounds depends on which rounds ran: it is recomputed on `RESAMPLES`
+ * resamples of the round indices (drawn with replacement; one index picks that round of every
+ * target, as they ran side by side), and the 10th and 90th percentiles of the results are returned.
+ * A bootstrap over 8 rounds is rough, but it shows when a ratio's side of a goal is down to a round
+ * or two. The generator is seeded: the same rounds give the same interval. Null when fewer than
+ * half of the resamples give a finite value (an added latency at or below zero makes no ratio).
+ */
+export function roundsInterval(rounds: number, stat: (indices: number[]) => number): [number, number] | null {
+  if (rounds < 2) return null;
+  let seed = 0x9e3779b9;
+  const random = (): number => {
+    // mulberry32
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const values: number[] = [];
+  const indices = new Array<number>(rounds);
+  for (let k = 0; k < RESAMPLES; k++) {
+    for (let i = 0; i < rounds; i++) indices[i] = Math.floor(random() * rounds);
+    const v = stat(indices);
+    if (Number.isFinite(v)) values.push(v);
+  }
+  if (values.length < RESAMPLES / 2) return null;
+  values.sort((a, b) => a - b);
+  const at = (q: number) => values[Math.min(values.length - 1, Math.floor(q * values.length))]!;
+  const round2 = (x: number) => Math.round(x * 100) / 100;
+  return [round2(at(INTERVAL_TAIL)), round2(at(1 - INTERVAL_TAIL))];
+}
+
+/** The spread of the agent/nginx goal ratios over resampled rounds (see `roundsInterval`). */
+function ratioSpread(s: ScenarioResult): NonNullable<Comparison['agentVsNginx']>['spread'] {
+  const pick = (v: number[], idx: number[]) => idx.map((i) => v[i]!);
+  const addedRatio = (f: (r: RoundResult) => number) => {
+    const a = pairedDiffs(s, 'agent', f);
+    const n = pairedDiffs(s, 'nginx', f);
+    return (idx: number[]) => {
+      const den = median(pick(n, idx));
+      return den > 0 ? median(pick(a, idx)) / den : Number.NaN;
+    };
+  };
+  const rounds = Math.min(s.targets.agent?.rounds.length ?? 0, s.targets.nginx?.rounds.length ?? 0);
+  const aRps = (s.targets.agent?.rounds ?? []).map((r) => r.rps);
+  const nRps = (s.targets.nginx?.rounds ?? []).map((r) => r.rps);
+  return {
+    addedP50: roundsInterval(
+      rounds,
+      addedRatio((r) => r.latencyUs.p50),
+    ),
+    addedP99: roundsInterval(
+      rounds,
+      addedRatio((r) => r.latencyUs.p99),
+    ),
+    throughput: roundsInterval(rounds, (idx) => median(pick(aRps, idx)) / median(pick(nRps, idx))),
+  };
 }
 
 export function compare(s: ScenarioResult): Comparison {
@@ -48,6 +126,7 @@ export function compare(s: ScenarioResult): Comparison {
       // connections: its pooled upstream connections spare the emulator an accept per request).
       p50: ratio(a.p50, n.p50),
       p99: ratio(a.p99, n.p99),
+      spread: ratioSpread(s),
     };
   }
   return out;
@@ -63,6 +142,8 @@ export interface Goal {
   value: number | null;
   limit: string;
   met: boolean | null;
+  /** The ratio's spread over resampled rounds (10th-90th percentile), where it is a ratio. */
+  spread?: [number, number] | null;
   note?: string;
 }
 
@@ -75,23 +156,38 @@ export function goals(
   const find = (path: string, ka: boolean, c: number) =>
     comps[results.findIndex((r) => r.path === path && r.keepAlive === ka && r.clients === c)]?.agentVsNginx;
   const g: Goal[] = [];
-  const add = (goal: string, value: number | undefined | null, limit: number, atMost: boolean) => {
+  const add = (
+    goal: string,
+    value: number | undefined | null,
+    limit: number,
+    atMost: boolean,
+    spread?: [number, number] | null,
+  ) => {
     const v = value === undefined || value === null || Number.isNaN(value) ? null : value;
     g.push({
       goal,
       value: v,
       limit: `${atMost ? '<=' : '>='} ${limit}`,
       met: v === null ? null : atMost ? v <= limit : v >= limit,
+      ...(spread !== undefined ? { spread } : {}),
     });
   };
-  add('keep-alive 1 client: agent/nginx added p50 (instance)', find('instance', true, 1)?.addedP50, 1.5, true);
-  add('keep-alive 1 client: agent/nginx added p99 (instance)', find('instance', true, 1)?.addedP99, 2, true);
+  const ka1 = find('instance', true, 1);
+  add('keep-alive 1 client: agent/nginx added p50 (instance)', ka1?.addedP50, 1.5, true, ka1?.spread.addedP50);
+  add('keep-alive 1 client: agent/nginx added p99 (instance)', ka1?.addedP99, 2, true, ka1?.spread.addedP99);
   const nc1 = find('instance', false, 1);
-  add('new conn 1 client: agent/nginx added p50 (instance)', nc1?.addedP50, 1.5, true);
+  add('new conn 1 client: agent/nginx added p50 (instance)', nc1?.addedP50, 1.5, true, nc1?.spread.addedP50);
   if (nc1 && Number.isNaN(nc1.addedP50)) {
     g[g.length - 1]!.note = `nginx adds nothing over the floor here; whole p50 agent/nginx = ${nc1.p50}`;
   }
-  add('keep-alive 32 clients: agent/nginx throughput (instance)', find('instance', true, 32)?.throughput, 0.75, false);
+  const ka32 = find('instance', true, 32);
+  add(
+    'keep-alive 32 clients: agent/nginx throughput (instance)',
+    ka32?.throughput,
+    0.75,
+    false,
+    ka32?.spread.throughput,
+  );
   add('agent RSS at idle, MiB', agentIdleRssMiB, 80, true);
   add('eBPF ns per program run (worst program)', ebpfMaxNs, 1000, true);
   return g;
@@ -151,19 +247,25 @@ export function table(results: ScenarioResult[], comps: Comparison[]): string {
     const r = c.agentVsNginx;
     if (r) {
       lines.push(
-        `agent/nginx: added p50 ${fmt(r.addedP50, 2)}x   added p99 ${fmt(r.addedP99, 2)}x   throughput ${fmt(r.throughput, 2)}x` +
-          `   (whole latency p50 ${fmt(r.p50, 2)}x, p99 ${fmt(r.p99, 2)}x)`,
+        `agent/nginx: added p50 ${fmt(r.addedP50, 2)}x${spreadText(r.spread.addedP50)}   added p99 ${fmt(r.addedP99, 2)}x${spreadText(r.spread.addedP99)}` +
+          `   throughput ${fmt(r.throughput, 2)}x${spreadText(r.spread.throughput)}   (whole latency p50 ${fmt(r.p50, 2)}x, p99 ${fmt(r.p99, 2)}x)`,
       );
     }
   });
+  lines.push(
+    '',
+    '[a-b] after a ratio: its 10th-90th percentile when the rounds are resampled (how much it rests on a few rounds)',
+  );
   return lines.join('\n');
 }
+
+const spreadText = (s: [number, number] | null | undefined) => (s ? ` [${s[0].toFixed(2)}-${s[1].toFixed(2)}]` : '');
 
 export function goalTable(g: Goal[]): string {
   return g
     .map(
       (x) =>
-        `${x.met === null ? ' n/a' : x.met ? '  ok' : 'MISS'}  ${x.goal}: ${x.value ?? '-'} (goal ${x.limit})` +
+        `${x.met === null ? ' n/a' : x.met ? '  ok' : 'MISS'}  ${x.goal}: ${x.value ?? '-'}${spreadText(x.spread)} (goal ${x.limit})` +
         (x.note ? `; ${x.note}` : ''),
     )
     .join('\n');
