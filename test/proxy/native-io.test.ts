@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import path from 'node:path';
@@ -247,6 +248,51 @@ describe('native client sockets (addon I/O)', { skip }, () => {
       assert.equal((await got).toString(), 'got late');
       assert.ok(acceptedAt[0]! - connectedAt >= 1100, 'accepted when the first bytes came');
     } finally {
+      srv.close();
+    }
+  });
+
+  it('takes the waiting connections in batches of at most 32 a wake-up, and leaves none in the queue', async () => {
+    // Loop turns, counted by a self-renewing setImmediate (one check phase per turn).
+    let turn = 0;
+    let ticking = true;
+    const tick = () => {
+      turn++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const turnOf: number[] = [];
+    const got = new Set<string>();
+    const srv = listen((s) => {
+      turnOf.push(turn);
+      s.on('data', (d) => got.add(d.toString()));
+    });
+    try {
+      // 40 clients connect and speak while this thread's loop is blocked in spawnSync: they wait
+      // in the accept queue (backlog 64), and the first wake-up finds them all there.
+      const child = spawnSync(
+        process.execPath,
+        [
+          '-e',
+          `const net = require('node:net'); let n = 0;
+           for (let i = 0; i < 40; i++) { const c = net.connect(${srv.port}, '127.0.0.1', () => c.write('hello ' + i, () => { if (++n === 40) setTimeout(() => process.exit(0), 50); })); }`,
+        ],
+        { timeout: 10_000 },
+      );
+      assert.equal(child.status, 0, String(child.stderr));
+      const deadline = Date.now() + 5000;
+      while (got.size < 40 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(got.size, 40, 'every waiting connection was accepted and read');
+      const perTurn = new Map<number, number>();
+      for (const t of turnOf) perTurn.set(t, (perTurn.get(t) ?? 0) + 1);
+      const counts = [...perTurn.values()];
+      assert.equal(counts[0], 32, `the first wake-up takes the queue up to the cap: ${counts}`);
+      assert.ok(
+        counts.every((n) => n <= 32),
+        `no wake-up takes more than 32: ${counts}`,
+      );
+    } finally {
+      ticking = false;
       srv.close();
     }
   });

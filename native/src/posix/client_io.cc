@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <utility>
 
@@ -36,8 +37,24 @@ bool IsWildcard(const sockaddr_storage& ss) {
 
 // One read takes at most this much: a request head is far smaller; a large body arrives in pieces.
 constexpr std::size_t kReadBytes = 64 * 1024;
-// Accepts per wake-up of a listener, so a connect storm cannot starve the connections' reads.
+// Accepts per wake-up of a listener at most, so a connect storm cannot starve the connections'
+// reads (the poll is level-triggered: connections still waiting make the next loop iteration
+// report the listener again).
 constexpr int kAcceptsPerWake = 32;
+
+// Connections waiting in a listener's accept queue (TCP_INFO's tcpi_unacked for a listening
+// socket: the kernel's sk_ack_backlog), or 0 when the kernel does not say. After the first accept
+// of a wake-up this says how many more to take. Accepting until EAGAIN would instead end every
+// wake-up with a failed accept4, which costs about 1.7 µs here (the kernel allocates the new socket
+// and its file before it looks at the queue) against 0.27 µs for this getsockopt: a whole wasted
+// syscall per new connection when connections come one at a time, the common case.
+unsigned AcceptQueueLength(int fd) {
+  tcp_info info{};
+  socklen_t len = sizeof(info);
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return 0;
+  if (len < offsetof(tcp_info, tcpi_unacked) + sizeof(info.tcpi_unacked)) return 0;
+  return info.tcpi_unacked;
+}
 // TCP_DEFER_ACCEPT: a connection is handed to accept() once its first bytes arrived (HTTP clients
 // speak first), so accepting and reading the request take one wake-up instead of two. A client
 // that sends nothing for this long is dropped by the kernel, as a silent one would time out anyway.
@@ -178,7 +195,17 @@ void ClientIo::OnListenerEvent(Handle* h, int status) {
     sink_->OnError(h->fd, -status);
     return;
   }
+  // The wake-up says one connection is waiting; after it, the queue's length says how many more.
+  unsigned left = 1;
+  bool asked = false;
   for (int i = 0; i < kAcceptsPerWake && !h->closed && h->reading; i++) {
+    if (left == 0) {
+      if (asked) break;
+      asked = true;
+      left = AcceptQueueLength(h->fd);
+      if (left == 0) break;
+    }
+    left--;
     sockaddr_storage peer{};
     socklen_t peerLen = sizeof(peer);
     int fd = ::accept4(h->fd, reinterpret_cast<sockaddr*>(&peer), &peerLen, SOCK_NONBLOCK | SOCK_CLOEXEC);
