@@ -13,7 +13,7 @@ import { measureScenario, type ScenarioResult } from './macro/measure.js';
 import { startNginx } from './macro/nginx.js';
 import { parseOptions, USAGE } from './macro/options.js';
 import { agentSuffix, resultBaseName, writeResults } from './macro/output.js';
-import { threadActivity } from './macro/proc.js';
+import { rssParts, threadActivity } from './macro/proc.js';
 import { profileText } from './macro/profile.js';
 import { compare, goals, goalTable, table } from './macro/report.js';
 import { allScenarios } from './macro/scenarios.js';
@@ -159,6 +159,7 @@ async function main(): Promise<number> {
   const startRssMiB = agent?.rssMiB();
   const startup = agent ? await idleWindow(agent.mainPid, 10) : null;
   const idleRssMiB = agent?.rssMiB();
+  const idleRssParts = agent ? rssParts(agent.mainPid) : null;
   const settled = agent ? await idleWindow(agent.mainPid, IDLE_SETTLED_SEC) : null;
   const idleCost = startup && settled ? { ...startup, settled } : null;
 
@@ -209,6 +210,7 @@ async function main(): Promise<number> {
           rssMiB: {
             atStart: startRssMiB,
             idleBefore: idleRssMiB,
+            idleBeforeParts: idleRssParts,
             duringMax: agent.rssMax(),
             after: agentAfter?.rssMiBAfter,
           },
@@ -231,6 +233,10 @@ async function main(): Promise<number> {
     process.stdout.write(
       `agent RSS MiB: at start ${a.atStart?.toFixed(1)}, idle before (10 s settled) ${a.idleBefore?.toFixed(1)}, max during ${a.duringMax.toFixed(1)}, after ${a.after?.toFixed(1)}\n`,
     );
+    if (idleRssParts !== null)
+      process.stdout.write(
+        `agent idle RSS by kind, MiB: anonymous ${idleRssParts.anonMiB.toFixed(1)}, file-backed ${idleRssParts.fileMiB.toFixed(1)} (the node binary and libraries), shared ${idleRssParts.shmemMiB.toFixed(1)}\n`,
+      );
     if (idleCost !== null)
       process.stdout.write(
         `agent at idle, all threads: first 10 s after start ${idleCost.cpuPercent.toFixed(2)}% of a core, ${idleCost.wakeupsPerSec.toFixed(1)} wake-ups/s; ` +

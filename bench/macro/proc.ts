@@ -28,6 +28,22 @@ export function rssBytes(pid: number): number {
   }
 }
 
+/**
+ * A process's resident memory by kind, MiB (`/proc/<pid>/status`): anonymous (heaps, stacks: its
+ * own), file-backed (mapped executables and libraries: clean pages the kernel may drop and read
+ * again, shared with any other process that maps the same file) and shared memory. Null when the
+ * process is gone.
+ */
+export function rssParts(pid: number): { anonMiB: number; fileMiB: number; shmemMiB: number } | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? Number.NaN);
+    return { anonMiB: kib('RssAnon') / 1024, fileMiB: kib('RssFile') / 1024, shmemMiB: kib('RssShmem') / 1024 };
+  } catch {
+    return null;
+  }
+}
+
 /** Number of open file descriptors; NaN when the process is gone. */
 export function openFds(pid: number): number {
   try {
