@@ -55,6 +55,7 @@ unsigned AcceptQueueLength(int fd) {
   if (len < offsetof(tcp_info, tcpi_unacked) + sizeof(info.tcpi_unacked)) return 0;
   return info.tcpi_unacked;
 }
+
 // TCP_DEFER_ACCEPT: a connection is handed to accept() once its first bytes arrived (HTTP clients
 // speak first), so accepting and reading the request take one wake-up instead of two. A client
 // that sends nothing for this long is dropped by the kernel, as a silent one would time out anyway.
