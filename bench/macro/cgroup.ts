@@ -1,5 +1,5 @@
 // The child cgroup the agent's redirect is attached to; the agent case's clients run inside it.
-import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** Mount point of the cgroup v2 hierarchy (on hybrid hosts often /sys/fs/cgroup/unified). */
@@ -33,17 +33,29 @@ export function createBenchCgroup(): BenchCgroup {
     path: dir,
     procs: path.join(dir, 'cgroup.procs'),
     remove() {
-      // Clients (wrk, curl) have exited by now; retry briefly while the kernel finishes reaping.
+      // Clients (wrk, curl) have usually exited by now; retry briefly while the kernel finishes
+      // reaping. One still running (the bench was interrupted mid-round) is killed after 1 s
+      // (cgroup.kill, Linux 5.14+), so an interrupted run leaves no cgroup behind.
       for (let i = 0; i < 50; i++) {
         try {
           rmdirSync(dir);
           return;
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+          if (i === 10) killMembers(dir);
           Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
         }
       }
       rmdirSync(dir);
     },
   };
+}
+
+/** Kills every process left in the cgroup; best effort (older kernels have no cgroup.kill). */
+function killMembers(dir: string): void {
+  try {
+    writeFileSync(path.join(dir, 'cgroup.kill'), '1');
+  } catch {
+    // nothing more to do: the caller's rmdir reports the cgroup as busy
+  }
 }
