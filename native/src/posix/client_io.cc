@@ -56,10 +56,6 @@ unsigned AcceptQueueLength(int fd) {
   return info.tcpi_unacked;
 }
 
-// TCP_DEFER_ACCEPT: a connection is handed to accept() once its first bytes arrived (HTTP clients
-// speak first), so accepting and reading the request take one wake-up instead of two. A client
-// that sends nothing for this long is dropped by the kernel, as a silent one would time out anyway.
-constexpr int kDeferAcceptSeconds = 10;
 }  // namespace
 
 struct ClientIo::Handle {
@@ -112,8 +108,10 @@ void ClientIo::Listen(int fd) {
   socklen_t len = sizeof(acceptConn);
   if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acceptConn, &len) != 0 || acceptConn == 0)
     throw BackendError("ioListen", errno != 0 ? errno : EINVAL, "fd " + std::to_string(fd) + " is not a listening socket");
-  // Best effort: without it, the first read comes one wake-up after the accept.
-  ::setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &kDeferAcceptSeconds, sizeof(kDeferAcceptSeconds));
+  // No TCP_DEFER_ACCEPT: with it the kernel wakes the agent only once the request has arrived, so
+  // the wake-up (20-30 µs on an idle vCPU) starts after the client's write. Without it the agent is
+  // woken by the handshake and that delay overlaps the client's connect-to-write; the request is
+  // usually there by the time the accept is done (read below). docs/data-plane.md has the numbers.
   auto* h = new Handle();
   h->io = this;
   h->fd = fd;
@@ -241,8 +239,9 @@ void ClientIo::OnListenerEvent(Handle* h, int status) {
     connections_++;
     Update(c);
     sink_->OnAccept(h->fd, fd);
-    // With TCP_DEFER_ACCEPT the request is usually here already: read it now, not a wake-up later
-    // (unless the accept handler paused or closed the connection).
+    // The client has usually written its request while this thread was waking: read it now, not a
+    // wake-up later (unless the accept handler paused or closed the connection). If it has not,
+    // this costs one failed read and the poll reports the request when it comes.
     if (!c->closed && c->reading) Read(c);
   }
 }
