@@ -83,10 +83,7 @@ function ratioSpread(s: ScenarioResult): NonNullable<Comparison['agentVsNginx']>
   const addedRatio = (f: (r: RoundResult) => number) => {
     const a = pairedDiffs(s, 'agent', f);
     const n = pairedDiffs(s, 'nginx', f);
-    return (idx: number[]) => {
-      const den = median(pick(n, idx));
-      return den > 0 ? median(pick(a, idx)) / den : Number.NaN;
-    };
+    return (idx: number[]) => exactRatio(median(pick(a, idx)), median(pick(n, idx)));
   };
   const rounds = Math.min(s.targets.agent?.rounds.length ?? 0, s.targets.nginx?.rounds.length ?? 0);
   const aRps = (s.targets.agent?.rounds ?? []).map((r) => r.rps);
@@ -100,7 +97,7 @@ function ratioSpread(s: ScenarioResult): NonNullable<Comparison['agentVsNginx']>
       rounds,
       addedRatio((r) => r.latencyUs.p99),
     ),
-    throughput: roundsInterval(rounds, (idx) => median(pick(aRps, idx)) / median(pick(nRps, idx))),
+    throughput: roundsInterval(rounds, (idx) => exactRatio(median(pick(aRps, idx)), median(pick(nRps, idx)))),
   };
 }
 
@@ -132,9 +129,14 @@ export function compare(s: ScenarioResult): Comparison {
   return out;
 }
 
+/** a / b, NaN unless b > 0: an added latency at or below zero (within noise of the floor) makes no ratio. */
+function exactRatio(a: number, b: number): number {
+  return b > 0 ? a / b : Number.NaN;
+}
+
+/** exactRatio to two decimals, as reported. */
 function ratio(a: number, b: number): number {
-  // An added latency at or below zero (within noise of the floor) makes a ratio meaningless.
-  return b > 0 ? Math.round((a / b) * 100) / 100 : Number.NaN;
+  return Math.round(exactRatio(a, b) * 100) / 100;
 }
 
 export interface Goal {
