@@ -40,8 +40,20 @@ export interface Upstream {
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'upstream-main.js');
 
+/**
+ * V8 flags of both hosts. `--no-memory-reducer`: no full garbage collections while a host idles.
+ * Such a collection, with no request in flight, frees the hidden classes of the short-lived objects
+ * of Node's HTTP server (the `process.nextTick` records, `ServerResponse`), and the next objects get
+ * new ones. The inline caches that had seen the old ones go megamorphic for good. From then on,
+ * every request adds those properties through the V8 runtime, and the host needs several µs more of
+ * the shared CPU per request. The agent's host idles just after the agent's start-up requests, so it
+ * was on those slow paths in every run; the floor only at times.
+ */
+export const UPSTREAM_NODE_FLAGS: readonly string[] = ['--no-memory-reducer'];
+
 export async function startUpstream(cfg: UpstreamConfig): Promise<Upstream> {
-  const s: Started<UpstreamReady> = await spawnReady<UpstreamReady>(process.execPath, [MAIN, JSON.stringify(cfg)], {
+  const args = [...UPSTREAM_NODE_FLAGS, MAIN, JSON.stringify(cfg)];
+  const s: Started<UpstreamReady> = await spawnReady<UpstreamReady>(process.execPath, args, {
     name: `emulator (${cfg.role})`,
     timeoutMs: 20000,
   });
