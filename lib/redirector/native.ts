@@ -73,6 +73,11 @@ export interface ClientSocketIo {
   ioClose(fd: number): boolean;
   ioSetReading(fd: number, on: boolean): boolean;
   ioAddress(fd: number, peer: boolean): [string, number] | null;
+  /**
+   * This thread's polled sockets: open connections, poll handles made, and handles kept from a
+   * closed socket and given to the next one with the same fd number.
+   */
+  ioStats(): { connections: number; handlesCreated: number; handlesReused: number };
   /** A listening fd; without reusePort the port is its alone. */
   createListener(host: string, port: number, backlog: number, reusePort: boolean): number;
 }

@@ -347,6 +347,7 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
         InstanceMethod("ioClose", &GpaAddon::IoClose),
         InstanceMethod("ioSetReading", &GpaAddon::IoSetReading),
         InstanceMethod("ioAddress", &GpaAddon::IoAddress),
+        InstanceMethod("ioStats", &GpaAddon::IoStats),
         InstanceMethod("hmacSha256Key", &GpaAddon::HmacKey),
         InstanceMethod("hmacSha256Hex", &GpaAddon::HmacHex),
         InstanceValue("hmacSha256Available", Napi::Boolean::New(env, HmacSha256Key::Available()), napi_enumerable),
@@ -711,6 +712,17 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
     return Guard(info, [&](Napi::Env env) -> Napi::Value {
       const bool on = info.Length() > 1 && info[1].ToBoolean().Value();
       return Napi::Boolean::New(env, io_ && io_->SetReading(FdArg(info), on));
+    });
+  }
+
+  // ioStats() -> { connections, handlesCreated, handlesReused }: this thread's polled sockets.
+  Napi::Value IoStats(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      Napi::Object r = Napi::Object::New(env);
+      r.Set("connections", Napi::Number::New(env, io_ ? static_cast<double>(io_->connectionCount()) : 0));
+      r.Set("handlesCreated", Napi::Number::New(env, io_ ? static_cast<double>(io_->handlesCreated()) : 0));
+      r.Set("handlesReused", Napi::Number::New(env, io_ ? static_cast<double>(io_->handlesReused()) : 0));
+      return r;
     });
   }
 

@@ -299,6 +299,35 @@ describe('native client sockets (addon I/O)', { skip }, () => {
     }
   });
 
+  it("gives a closed socket's poll handle to the next socket with its fd number, and the next connection works", async () => {
+    const srv = listen((s) => {
+      s.on('data', (chunk) => {
+        s.write(Buffer.concat([Buffer.from('echo:'), chunk]));
+        s.destroySoon();
+      });
+    });
+    try {
+      const before = addon!.ioStats();
+      const n = 30;
+      for (let i = 0; i < n; i++) {
+        const c = await connect(srv.port);
+        const got = readAll(c);
+        c.write(`request ${i}`);
+        assert.equal((await got).toString(), `echo:request ${i}`);
+      }
+      const after = addon!.ioStats();
+      const made = after.handlesCreated - before.handlesCreated;
+      const reused = after.handlesReused - before.handlesReused;
+      assert.equal(made + reused, n, 'one handle per accepted socket');
+      // One after another, each connection gets the number the last one freed: only the first
+      // few (before any handle was kept) need uv_poll_init.
+      assert.ok(reused >= n - 3, `reused ${reused} of ${n}`);
+      assert.equal(after.connections, before.connections);
+    } finally {
+      srv.close();
+    }
+  });
+
   it('stops accepting when unlistened: the port is released', async () => {
     const srv = listen(() => {});
     srv.close();

@@ -41,6 +41,12 @@ constexpr std::size_t kReadBytes = 64 * 1024;
 // reads (the poll is level-triggered: connections still waiting make the next loop iteration
 // report the listener again).
 constexpr int kAcceptsPerWake = 32;
+// Poll handles kept after their socket closed, for the next socket that gets the same fd number.
+// The kernel hands out the lowest free number, so the same few come back, and a kept handle saves
+// uv_poll_init's work: an epoll_ctl ADD and DEL (libuv's check that the fd can be polled) and an
+// ioctl(FIONBIO) on a socket already made non-blocking by accept4 or socket. Bounded: past this
+// many, a closed socket's handle goes back to libuv.
+constexpr std::size_t kMaxSpareHandles = 1024;
 
 // Connections waiting in a listener's accept queue (TCP_INFO's tcpi_unacked for a listening
 // socket: the kernel's sk_ack_backlog), or 0 when the kernel does not say. After the first accept
@@ -81,6 +87,27 @@ struct ClientIo::Handle {
   std::string queue;     // bytes the kernel did not take yet, from qoff
   std::size_t qoff = 0;
   std::size_t queued() const { return queue.size() - qoff; }
+
+  // A kept handle (poll stopped, fd closed) made ready for a new socket: everything but the poll.
+  void ResetFor(int newFd) {
+    fd = newFd;
+    listener = false;
+    reading = true;
+    eof = false;
+    endPending = false;
+    shutDown = false;
+    closed = false;
+    outbound = false;
+    connecting = false;
+    noDelay = false;
+    hasLocal = false;
+    local = InetAddr{};
+    peer = InetAddr{};
+    events = 0;
+    if (queue.capacity() > kReadBytes) std::string().swap(queue);
+    else queue.clear();
+    qoff = 0;
+  }
 };
 
 ClientIo::ClientIo(uv_loop_t* loop, IoSink* sink) : loop_(loop), sink_(sink), readBuf_(kReadBytes) {}
@@ -99,6 +126,45 @@ ClientIo::Handle* ClientIo::Find(int fd) const {
 void ClientIo::Track(Handle* h) {
   if (static_cast<std::size_t>(h->fd) >= byFd_.size()) byFd_.resize(static_cast<std::size_t>(h->fd) * 2 + 64, nullptr);
   byFd_[h->fd] = h;
+}
+
+void ClientIo::KeepReleased() {
+  for (Handle* h : released_) {
+    const auto at = static_cast<std::size_t>(h->fd);
+    if (at >= spares_.size()) spares_.resize(byFd_.size() > at ? byFd_.size() : at + 1, nullptr);
+    if (spares_[at] != nullptr) {
+      // Two released with one number (it was reused in between): keep the later, free the other.
+      closing_++;
+      uv_close(reinterpret_cast<uv_handle_t*>(&spares_[at]->poll), ClosedCb);
+      spareCount_--;
+    }
+    spares_[at] = h;
+  }
+  released_.clear();
+}
+
+ClientIo::Handle* ClientIo::HandleFor(int fd, int* err) {
+  const auto at = static_cast<std::size_t>(fd);
+  if (at < spares_.size() && spares_[at] != nullptr) {
+    Handle* h = spares_[at];
+    spares_[at] = nullptr;
+    spareCount_--;
+    h->ResetFor(fd);
+    handlesReused_++;
+    return h;
+  }
+  auto* h = new Handle();
+  h->io = this;
+  h->fd = fd;
+  const int rc = uv_poll_init(loop_, &h->poll, fd);
+  if (rc != 0) {
+    delete h;
+    if (err != nullptr) *err = rc;
+    return nullptr;
+  }
+  h->poll.data = h;
+  handlesCreated_++;
+  return h;
 }
 
 void ClientIo::Listen(int fd) {
@@ -162,6 +228,20 @@ void ClientIo::Release(Handle* h) {
   h->closed = true;
   byFd_[h->fd] = nullptr;
   if (!h->listener && !h->outbound) connections_--;
+  if (!h->listener && !closingAll_ && spareCount_ < kMaxSpareHandles) {
+    // Kept for the next socket with this number (see kMaxSpareHandles). Stopping the poll removes
+    // the fd from epoll and from the events libuv is still dispatching, as uv_close does, before
+    // the number can be reused by the next accept.
+    uv_poll_stop(&h->poll);
+    h->events = 0;
+    ::close(h->fd);
+    // Not reusable yet: a caller up the stack (an event being handled, a write) may still hold the
+    // handle and test h->closed once the sink returns. Kept ones become spares at the listener's
+    // next wake-up (KeepReleased), when no event of this thread is being handled.
+    released_.push_back(h);
+    spareCount_++;
+    return;
+  }
   closing_++;
   // uv_close stops the poll and removes the fd from epoll (and from the events libuv is still
   // dispatching) before the fd number can be reused by the next accept.
@@ -188,6 +268,8 @@ void ClientIo::PollCb(uv_poll_t* p, int status, int events) {
 }
 
 void ClientIo::OnListenerEvent(Handle* h, int status) {
+  // Called straight from libuv's poll: no other event of this thread is on the stack.
+  if (!released_.empty()) KeepReleased();
   if (status < 0) {
     h->reading = false;
     Update(h);
@@ -222,19 +304,14 @@ void ClientIo::OnListenerEvent(Handle* h, int status) {
       const int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
-    auto* c = new Handle();
-    c->io = this;
-    c->fd = fd;
-    CopyAddr(peer, peerLen, &c->peer);
-    c->hasLocal = h->hasLocal;
-    if (h->hasLocal) c->local = h->local;
-    int rc = uv_poll_init(loop_, &c->poll, fd);
-    if (rc != 0) {
-      delete c;
+    Handle* c = HandleFor(fd);
+    if (c == nullptr) {
       ::close(fd);
       continue;
     }
-    c->poll.data = c;
+    CopyAddr(peer, peerLen, &c->peer);
+    c->hasLocal = h->hasLocal;
+    if (h->hasLocal) c->local = h->local;
     Track(c);
     connections_++;
     Update(c);
@@ -268,20 +345,16 @@ int ClientIo::Connect(const sockaddr* addr, socklen_t len) {
     ::close(fd);
     return -e;
   }
-  auto* h = new Handle();
-  h->io = this;
-  h->fd = fd;
+  int prc = 0;
+  Handle* h = HandleFor(fd, &prc);
+  if (h == nullptr) {
+    ::close(fd);
+    return prc;  // libuv errors are -errno
+  }
   h->outbound = true;
   // Even a connect that completed at once (loopback) is reported from the loop, never from inside
   // this call: the caller has not registered the fd yet.
   h->connecting = true;
-  const int prc = uv_poll_init(loop_, &h->poll, fd);
-  if (prc != 0) {
-    delete h;
-    ::close(fd);
-    return prc;  // libuv errors are -errno
-  }
-  h->poll.data = h;
   Track(h);
   Update(h);
   return fd;
@@ -439,8 +512,17 @@ bool ClientIo::SetReading(int fd, bool on) {
 }
 
 void ClientIo::CloseAll(std::function<void()> done) {
+  closingAll_ = true;
   for (Handle* h : byFd_)
     if (h != nullptr) Release(h);
+  KeepReleased();
+  for (Handle*& h : spares_) {
+    if (h == nullptr) continue;
+    closing_++;
+    uv_close(reinterpret_cast<uv_handle_t*>(&h->poll), ClosedCb);
+    h = nullptr;
+  }
+  spareCount_ = 0;
   if (closing_ == 0) {
     done();
     return;

@@ -65,10 +65,18 @@ class ClientIo {
   void CloseAll(std::function<void()> done);
 
   std::size_t connectionCount() const { return connections_; }
+  // Poll handles made with uv_poll_init, and kept ones given to a new socket (see kMaxSpareHandles).
+  std::uint64_t handlesCreated() const { return handlesCreated_; }
+  std::uint64_t handlesReused() const { return handlesReused_; }
 
  private:
   struct Handle;
   Handle* Find(int fd) const;
+  // A polled handle for a new socket: a kept one with this fd number, or a new one (nullptr and
+  // *err = the libuv error when uv_poll_init fails).
+  Handle* HandleFor(int fd, int* err = nullptr);
+  // Makes the handles released since the last call spares (only where none can be in use).
+  void KeepReleased();
   void Track(Handle* h);
   void Update(Handle* h);
   void Release(Handle* h);
@@ -84,6 +92,14 @@ class ClientIo {
   std::vector<Handle*> byFd_;
   std::size_t connections_ = 0;
   std::size_t closing_ = 0;
+  bool closingAll_ = false;
+  // Kept handles by fd number (poll stopped, fd closed), and how many there are.
+  std::vector<Handle*> spares_;
+  // Released (poll stopped, fd closed) and not yet spares; counted in spareCount_ too.
+  std::vector<Handle*> released_;
+  std::size_t spareCount_ = 0;
+  std::uint64_t handlesCreated_ = 0;
+  std::uint64_t handlesReused_ = 0;
   std::function<void()> allClosed_;
   std::vector<char> readBuf_;
 };
