@@ -328,6 +328,58 @@ describe('native client sockets (addon I/O)', { skip }, () => {
     }
   });
 
+  it('two handles kept for one fd number never take that number from a net.Socket that has it now', async () => {
+    // In one event: the client socket closes, an outbound socket gets its fd number and closes,
+    // and a net.Socket gets the number. At the listener's next wake-up both kept handles are there
+    // for it; closing one then would delete the net.Socket's fd from the loop's epoll set.
+    let serverSide: net.Socket | null = null;
+    const later = await netServer((s) => {
+      serverSide = s;
+    });
+    const io = nativeIoFor(addon!);
+    let n: net.Socket | null = null;
+    let nConnected: Promise<unknown> | null = null;
+    let fds: (number | undefined)[] = [];
+    const srv = listen((s) => {
+      s.once('data', () => {
+        if (n !== null) return void s.destroy(); // the second client only wakes the listener
+        const fd = s.fd;
+        s.destroy();
+        const u = io.connect('127.0.0.1', later.port);
+        u.on('error', () => {});
+        const uFd = u.fd;
+        u.destroy();
+        n = net.connect(later.port, '127.0.0.1');
+        nConnected = once(n, 'connect');
+        clients.push(n);
+        fds = [fd, uFd];
+      });
+    });
+    const within = <T>(p: Promise<T>, what: string) =>
+      Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(what)), 2000))]);
+    try {
+      const c1 = await connect(srv.port);
+      c1.write('first');
+      await once(c1, 'close');
+      assert.ok(n !== null && nConnected !== null);
+      const socket = n as net.Socket;
+      await within(nConnected, 'the net.Socket did not connect');
+      fds.push((socket as unknown as { _handle?: { fd?: number } })._handle?.fd);
+      assert.ok(fds[0] === fds[1] && fds[1] === fds[2], `one fd number for the three sockets: ${fds.join(', ')}`);
+      const c2 = await connect(srv.port);
+      c2.write('second');
+      await once(c2, 'close');
+      for (let i = 0; serverSide === null && i < 100; i++) await new Promise((r) => setTimeout(r, 5));
+      const got = once(socket, 'data');
+      (serverSide as net.Socket | null)!.write('late');
+      const [d] = await within(got, 'the net.Socket no longer gets its data');
+      assert.equal((d as Buffer).toString(), 'late');
+    } finally {
+      srv.close();
+      later.close();
+    }
+  });
+
   it('stops accepting when unlistened: the port is released', async () => {
     const srv = listen(() => {});
     srv.close();

@@ -132,12 +132,11 @@ void ClientIo::KeepReleased() {
   for (Handle* h : released_) {
     const auto at = static_cast<std::size_t>(h->fd);
     if (at >= spares_.size()) spares_.resize(byFd_.size() > at ? byFd_.size() : at + 1, nullptr);
-    if (spares_[at] != nullptr) {
-      // Two released with one number (it was reused in between): keep the later, free the other.
-      closing_++;
-      uv_close(reinterpret_cast<uv_handle_t*>(&spares_[at]->poll), ClosedCb);
-      spareCount_--;
-    }
+    // Two released with one number (a new socket got it while the first waited here): keep the
+    // later. The other cannot be closed now: uv_close deletes its fd number from epoll, and that
+    // number may belong to someone else by now. It is closed when a socket of this thread next
+    // gets the number (HandleFor), or in CloseAll.
+    if (spares_[at] != nullptr) strays_.push_back(spares_[at]);
     spares_[at] = h;
   }
   released_.clear();
@@ -145,6 +144,22 @@ void ClientIo::KeepReleased() {
 
 ClientIo::Handle* ClientIo::HandleFor(int fd, int* err) {
   const auto at = static_cast<std::size_t>(fd);
+  if (!strays_.empty()) {
+    // This thread owns the number now and has not polled it yet: closing a stray handle kept for
+    // it deletes nothing of anyone else's from epoll.
+    for (std::size_t i = 0; i < strays_.size();) {
+      Handle* s = strays_[i];
+      if (s->fd != fd) {
+        i++;
+        continue;
+      }
+      strays_[i] = strays_.back();
+      strays_.pop_back();
+      spareCount_--;
+      closing_++;
+      uv_close(reinterpret_cast<uv_handle_t*>(&s->poll), ClosedCb);
+    }
+  }
   if (at < spares_.size() && spares_[at] != nullptr) {
     Handle* h = spares_[at];
     spares_[at] = nullptr;
@@ -235,9 +250,11 @@ void ClientIo::Release(Handle* h) {
     uv_poll_stop(&h->poll);
     h->events = 0;
     ::close(h->fd);
+    std::string().swap(h->queue);  // dropped bytes are not kept while the handle waits
+    h->qoff = 0;
     // Not reusable yet: a caller up the stack (an event being handled, a write) may still hold the
-    // handle and test h->closed once the sink returns. Kept ones become spares at the listener's
-    // next wake-up (KeepReleased), when no event of this thread is being handled.
+    // handle and test h->closed once the sink returns. Kept ones become spares at the start of the
+    // thread's next socket event (KeepReleased, from PollCb), when nothing holds them.
     released_.push_back(h);
     spareCount_++;
     return;
@@ -262,14 +279,15 @@ void ClientIo::ClosedCb(uv_handle_t* uh) {
 
 void ClientIo::PollCb(uv_poll_t* p, int status, int events) {
   auto* h = static_cast<Handle*>(p->data);
+  // Called straight from libuv's poll: no other event of this thread is being handled, so no
+  // caller holds a handle released before now.
+  if (!h->io->released_.empty()) h->io->KeepReleased();
   if (h->closed) return;
   if (h->listener) h->io->OnListenerEvent(h, status);
   else h->io->OnClientEvent(h, status, events);
 }
 
 void ClientIo::OnListenerEvent(Handle* h, int status) {
-  // Called straight from libuv's poll: no other event of this thread is on the stack.
-  if (!released_.empty()) KeepReleased();
   if (status < 0) {
     h->reading = false;
     Update(h);
@@ -516,6 +534,11 @@ void ClientIo::CloseAll(std::function<void()> done) {
   for (Handle* h : byFd_)
     if (h != nullptr) Release(h);
   KeepReleased();
+  for (Handle* h : strays_) {
+    closing_++;
+    uv_close(reinterpret_cast<uv_handle_t*>(&h->poll), ClosedCb);
+  }
+  strays_.clear();
   for (Handle*& h : spares_) {
     if (h == nullptr) continue;
     closing_++;

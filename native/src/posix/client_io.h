@@ -97,6 +97,8 @@ class ClientIo {
   std::vector<Handle*> spares_;
   // Released (poll stopped, fd closed) and not yet spares; counted in spareCount_ too.
   std::vector<Handle*> released_;
+  // Kept handles displaced by a later one with the same fd number (see KeepReleased); counted too.
+  std::vector<Handle*> strays_;
   std::size_t spareCount_ = 0;
   std::uint64_t handlesCreated_ = 0;
   std::uint64_t handlesReused_ = 0;
