@@ -104,9 +104,7 @@ struct ClientIo::Handle {
     local = InetAddr{};
     peer = InetAddr{};
     events = 0;
-    if (queue.capacity() > kReadBytes) std::string().swap(queue);
-    else queue.clear();
-    qoff = 0;
+    qoff = 0;  // the queue was emptied and freed at release
   }
 };
 
