@@ -17,6 +17,7 @@
             "native/src/posix/listener.cc",
             "native/src/posix/client_io.cc",
             "native/src/posix/hmac_sha256.cc",
+            "native/src/posix/proc_snapshot.cc",
             "native/src/posix/layout.cc"
           ],
           "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror"],

@@ -17,6 +17,7 @@ import {
   lookupConnection,
   lookupSocket,
   nativeHmac,
+  processSnapshotReader,
   socketLookupSupported,
   userInfo,
 } from '../redirector/index.js';
@@ -42,7 +43,11 @@ const port = parentPort!;
 const init = workerData as WorkerInit;
 const post = (m: WorkerToMain) => port.postMessage(m);
 
-const resolver = new ClaimsResolver({ userInfo: (uid) => userInfo(uid), groupName: (gid) => groupName(gid) });
+const resolver = new ClaimsResolver({
+  userInfo: (uid) => userInfo(uid),
+  groupName: (gid) => groupName(gid),
+  snapshot: processSnapshotReader() ?? undefined,
+});
 const batcher = new AuditBatcher((batch) =>
   port.postMessage({ type: 'gpa:audit', batch } satisfies WorkerToMain, transferList(batch)),
 );

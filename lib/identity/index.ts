@@ -11,8 +11,11 @@ export {
   containerIdFromCgroup,
   currentComm,
   type ExeIdentity,
+  type ProcessSnapshot,
+  type ProcessSnapshotReader,
   readExeIdentity,
   readExePath,
+  readProcessSnapshot,
   readProcFacts,
   readStartTime,
 } from './proc.js';

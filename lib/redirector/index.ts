@@ -29,6 +29,7 @@ export {
   nativeHmac,
   nativeLayoutSizes,
   probe,
+  processSnapshotReader,
   removeExemptPid,
   removeRule,
   type StartHost,

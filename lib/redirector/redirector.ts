@@ -1,5 +1,6 @@
 /** The redirector lifecycle and map access, over the addon's process-wide backend. */
 import { existsSync, readFileSync } from 'node:fs';
+import type { ProcessSnapshotReader } from '../identity/proc.js';
 import type { NativeHmac } from '../signing/index.js';
 import { normaliseAddress, requireLoopbackProxy, ruleAddress, rulePort } from './addresses.js';
 import { cgroupId, discoverCgroup2Root, inPidNamespace, isCgroup2Dir, ownCgroupDir } from './cgroup.js';
@@ -293,6 +294,24 @@ export function nativeHmac(): NativeHmac | null {
   const a = tryLoadAddon();
   return a !== undefined && a.hmacSha256Available === true ? (a as unknown as NativeHmac) : null;
 }
+
+/**
+ * The addon's reader of a new caller's /proc facts (Linux builds; lib/identity's
+ * `ProcessSnapshotReader`), or null where it has none: the claims then read them with node:fs.
+ */
+export function processSnapshotReader(): ProcessSnapshotReader | null {
+  const a = tryLoadAddon() as { procSnapshot?: (pid: number) => NativeProcSnapshot | null } | undefined;
+  const read = a?.procSnapshot;
+  if (typeof read !== 'function') return null;
+  return (pid) => {
+    const s = read.call(a, pid);
+    if (s === null) return null;
+    return { startTime: s[0], exeDev: s[1], exeIno: s[2], exePath: s[3], rawCmdline: s[4], cgroup: s[5], stable: s[6] };
+  };
+}
+
+/** The addon's `procSnapshot` answer, in `ProcessSnapshot`'s field order. */
+type NativeProcSnapshot = [string, bigint, bigint, string | null, string, string, boolean];
 
 /** True when the addon can look a connection up by the accepted socket's fd (POSIX builds). */
 export function socketLookupSupported(): boolean {

@@ -27,6 +27,7 @@
 
 #include "posix/client_io.h"
 #include "posix/hmac_sha256.h"
+#include "posix/proc_snapshot.h"
 #endif
 
 namespace gpa {
@@ -350,6 +351,7 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
         InstanceMethod("ioStats", &GpaAddon::IoStats),
         InstanceMethod("hmacSha256Key", &GpaAddon::HmacKey),
         InstanceMethod("hmacSha256Hex", &GpaAddon::HmacHex),
+        InstanceMethod("procSnapshot", &GpaAddon::ProcSnapshotJs),
         InstanceValue("hmacSha256Available", Napi::Boolean::New(env, HmacSha256Key::Available()), napi_enumerable),
 #endif
         InstanceMethod("stats", &GpaAddon::Stats),
@@ -780,6 +782,31 @@ class GpaAddon : public Napi::Addon<GpaAddon> {
       return n ? Napi::Value(Napi::String::New(env, *n)) : env.Null();
     });
   }
+
+#ifndef _WIN32
+  // procSnapshot(pid) -> what /proc says about a process (posix/proc_snapshot.h), or null when it
+  // is gone: [startTime, exeDev, exeIno, exePath | null, rawCmdline, cgroup, stable]. An array:
+  // elements are cheaper to set than named properties (lib/redirector names them).
+  Napi::Value ProcSnapshotJs(const Napi::CallbackInfo& info) {
+    return Guard(info, [&](Napi::Env env) -> Napi::Value {
+      const auto pid = static_cast<pid_t>(UintArg(info, 0, "pid", 0x7fffffff));
+      std::optional<ProcSnapshot> s = ReadProcSnapshot(pid);
+      if (!s) return env.Null();
+      Napi::Array r = Napi::Array::New(env, 7);
+      r.Set(0u, Napi::String::New(env, s->startTicks));
+      r.Set(1u, Napi::BigInt::New(env, s->exeDev));
+      r.Set(2u, Napi::BigInt::New(env, s->exeIno));
+      r.Set(3u, s->exePath ? Napi::Value(Napi::String::New(env, *s->exePath)) : env.Null());
+      r.Set(4u, Napi::String::New(env, s->cmdline));  // UTF-8, as node:fs read it
+      napi_value cgroup;
+      NAPI_THROW_IF_FAILED(env, napi_create_string_latin1(env, s->cgroup.data(), s->cgroup.size(), &cgroup),
+                           Napi::Value());
+      r.Set(5u, cgroup);
+      r.Set(6u, Napi::Boolean::New(env, s->stable));
+      return r;
+    });
+  }
+#endif
 
 #ifdef _WIN32
   // logonSessionInfo(logonId: bigint) -> { userName, domain, sid, logonType } | null
