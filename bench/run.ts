@@ -10,6 +10,7 @@ import { type BpfStats, startBpfStats } from './macro/bpf-stats.js';
 import { chartSvg } from './macro/chart.js';
 import { runHops } from './macro/hops.js';
 import { measureScenario, type ScenarioResult } from './macro/measure.js';
+import { runNewProcess } from './macro/new-process.js';
 import { startNginx } from './macro/nginx.js';
 import { parseOptions, USAGE } from './macro/options.js';
 import { agentSuffix, resultBaseName, writeResults } from './macro/output.js';
@@ -65,7 +66,7 @@ async function main(): Promise<number> {
     o.targets = o.targets.filter((t) => t !== 'agent');
   }
   if (o.soak && process.getuid?.() !== 0) throw new Error('--soak measures the agent and needs root');
-  ensureTools(o.targets.includes('nginx'), o.targets.includes('agent') || o.soak, o.hops);
+  ensureTools(o.targets.includes('nginx'), o.targets.includes('agent') || o.soak, o.hops, o.newProcess > 0);
   const work = mkdtempSync(path.join(os.tmpdir(), 'gpa-bench-'));
   cleanups.push(() => rmSync(work, { recursive: true, force: true }));
   const info = sysInfo(o.agentNode);
@@ -138,6 +139,15 @@ async function main(): Promise<number> {
     (s) => o.scenarioFilter.length === 0 || o.scenarioFilter.some((f) => s.id.includes(f)),
   );
   if (scenarios.length === 0) throw new Error(`no scenario matches --scenario ${o.scenarioFilter.join(',')}`);
+  if (o.newProcess > 0)
+    return runNewProcess(targets, {
+      requests: o.newProcess,
+      rounds: o.rounds,
+      write: o.write,
+      log,
+      machine: info,
+      suffix: agentSuffix(info, o.agentClientSockets),
+    });
   if (o.hops)
     return runHops(targets, scenarios, {
       traceSec: o.durationSec,

@@ -14,6 +14,8 @@ export interface BenchOptions {
   profile: boolean;
   /** Trace one client's requests hop by hop with perf instead of the latency rounds. */
   hops: boolean;
+  /** A new curl process per request instead of the latency rounds (requests per target and round). */
+  newProcess: number;
   /** Node binary the agent runs on (null: the bench's own); everything else stays on the bench's. */
   agentNode: string | null;
   /** The agent's `clientSockets` (native: the addon's client-socket I/O; node: net.Server). */
@@ -36,6 +38,9 @@ export const USAGE = `usage: npm run bench -- [options]
                         (wake-ups, proxy work, host work), median µs per hop and target over 3
                         alternating rounds of 2 s (default scenarios instance-ka-c1 and
                         instance-newconn-c1; needs perf: apt-get install linux-perf)
+  --new-process [N]     a new client process per request instead of the latency rounds: N curl
+                        processes (default 200) per target and round, one after another, 3
+                        alternating rounds; curl's own time per request (instance path)
   --agent-node PATH     run the agent on this node binary (e.g. another major version); the
                         emulators, nginx and the harness stay on the bench's own node
   --agent-client-sockets native|node
@@ -56,6 +61,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     builtinUpstream: false,
     profile: false,
     hops: false,
+    newProcess: 0,
     agentNode: null,
     agentClientSockets: 'native',
     write: true,
@@ -89,7 +95,10 @@ export function parseOptions(argv: string[]): BenchOptions {
     else if (a === '--builtin-upstream') o.builtinUpstream = true;
     else if (a === '--profile') o.profile = true;
     else if (a === '--hops') o.hops = true;
-    else if (a === '--agent-node') o.agentNode = value();
+    else if (a === '--new-process') {
+      const next = argv[i + 1];
+      o.newProcess = next !== undefined && /^\d+$/.test(next) ? Math.max(1, Number(argv[++i])) : 200;
+    } else if (a === '--agent-node') o.agentNode = value();
     else if (a === '--agent-client-sockets') {
       const v = value();
       if (v !== 'native' && v !== 'node')
@@ -104,6 +113,10 @@ export function parseOptions(argv: string[]): BenchOptions {
     if (!explicitRounds) o.rounds = 2;
     o.warmupSec = 1;
     if (o.scenarioFilter.length === 0) o.scenarioFilter = ['instance-'];
+  }
+  if (o.newProcess > 0) {
+    if (o.soak || o.hops) throw new Error(`--new-process, --hops and --soak are separate runs\n${USAGE}`);
+    if (!explicitRounds) o.rounds = 3;
   }
   if (o.hops) {
     if (o.soak) throw new Error(`--hops and --soak are separate runs\n${USAGE}`);

@@ -61,12 +61,13 @@ function has(cmd: string): boolean {
 }
 
 /** Installs the bench's system tools from apt when missing (root), or explains how. */
-export function ensureTools(needNginx: boolean, needBpftool: boolean, needPerf = false): void {
+export function ensureTools(needNginx: boolean, needBpftool: boolean, needPerf = false, needCurl = false): void {
   const missing: string[] = [];
   if (!has('wrk')) missing.push('wrk');
   if (needNginx && !has('nginx')) missing.push('nginx');
   if (needBpftool && !has('bpftool')) missing.push('bpftool');
   if (needPerf && !has('perf')) missing.push('linux-perf'); // the package; its command is perf
+  if (needCurl && !has('curl')) missing.push('curl');
   if (missing.length === 0) return;
   const cmd = `apt-get update && apt-get install -y ${missing.join(' ')}`;
   if (process.getuid?.() !== 0)
