@@ -105,7 +105,10 @@ export async function runNewProcess(targets: Target[], o: RunNewProcessOptions):
       o.log(`--new-process: round ${round}/${o.rounds} ${t.name}: ${o.requests} curl processes`);
       const before = totalCpuSeconds(t.pids());
       const us = await curlRound(t, o.requests);
-      cpuSec.set(t.name, (cpuSec.get(t.name) ?? 0) + totalCpuSeconds(t.pids()) - before);
+      const cpu = totalCpuSeconds(t.pids()) - before;
+      cpuSec.set(t.name, (cpuSec.get(t.name) ?? 0) + cpu);
+      const p50 = quantile(us, 0.5);
+      o.log(`--new-process:   ${t.name} p50 ${p50.toFixed(0)} µs, CPU ${((cpu * 1e6) / us.length).toFixed(0)} µs/req`);
       samples.set(t.name, [...(samples.get(t.name) ?? []), ...us]);
     }
   }
